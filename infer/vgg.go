@@ -43,56 +43,55 @@ func VGG(name string, input Shape, numClasses int) (*Model, error) {
 		return nil, fmt.Errorf("num_classes %d: must be in 1..%d", numClasses, MaxDim)
 	}
 	m := &Model{Name: name, Class: "VGG", Input: input}
-	m.Layers = appendCfg(nil, cfg, bn)
+	m.Layers = appendSection(nil, "features", cfgLayers(cfg, bn)...)
 	m.Layers = append(m.Layers,
 		Layer{Name: "avgpool", Kind: AdaptiveAvgPool2d, OutH: 7, OutW: 7},
 		Layer{Name: "flatten", Kind: Flatten, Functional: true},
 	)
-	m.Layers = appendClassifier(m.Layers, []int{4096, 4096, numClasses}, 0.5)
+	for i, w := range []int{4096, 4096, numClasses} {
+		m.Layers = appendSection(m.Layers, "classifier", classifierBlock(w, 0.5, i == 2)...)
+	}
 	if _, err := m.Resolve(); err != nil {
 		return nil, fmt.Errorf("%s at input %v: %w", name, input, err)
 	}
 	return m, nil
 }
 
-// appendCfg appends torchvision-style features (make_layers) numbered from
-// the features already present.
-func appendCfg(layers []Layer, cfg []int, batchNorm bool) []Layer {
-	idx := countPrefix(layers, "features.")
-	add := func(l Layer) {
-		l.Name = fmt.Sprintf("features.%d", idx)
-		idx++
-		layers = append(layers, l)
-	}
+// cfgLayers returns torchvision's make_layers for cfg entries, unnamed.
+func cfgLayers(cfg []int, batchNorm bool) []Layer {
+	var ls []Layer
 	for _, v := range cfg {
 		if v < 0 {
-			add(Layer{Kind: MaxPool2d, KH: 2, KW: 2, Stride: 2})
+			ls = append(ls, Layer{Kind: MaxPool2d, KH: 2, KW: 2, Stride: 2})
 			continue
 		}
-		add(Layer{Kind: Conv2d, Out: v, KH: 3, KW: 3, Stride: 1, Pad: 1, Bias: true})
+		ls = append(ls, Layer{Kind: Conv2d, Out: v, KH: 3, KW: 3, Stride: 1, Pad: 1, Bias: true})
 		if batchNorm {
-			add(Layer{Kind: BatchNorm2d, Eps: 1e-5})
+			ls = append(ls, Layer{Kind: BatchNorm2d, Eps: 1e-5})
 		}
-		add(Layer{Kind: ReLU})
+		ls = append(ls, Layer{Kind: ReLU})
 	}
-	return layers
+	return ls
 }
 
-// appendClassifier appends Linear layers of the given widths, each but the
-// last followed by ReLU and Dropout(p), named classifier.N.
-func appendClassifier(layers []Layer, widths []int, p float64) []Layer {
-	idx := countPrefix(layers, "classifier.")
-	add := func(l Layer) {
-		l.Name = fmt.Sprintf("classifier.%d", idx)
-		idx++
-		layers = append(layers, l)
+// classifierBlock is Linear(width), followed by ReLU and Dropout(p) unless
+// it is the final layer, unnamed.
+func classifierBlock(width int, p float64, final bool) []Layer {
+	ls := []Layer{{Kind: Linear, Out: width, Bias: true}}
+	if !final {
+		ls = append(ls, Layer{Kind: ReLU}, Layer{Kind: Dropout, P: p})
 	}
-	for i, w := range widths {
-		add(Layer{Kind: Linear, Out: w, Bias: true})
-		if i < len(widths)-1 {
-			add(Layer{Kind: ReLU})
-			add(Layer{Kind: Dropout, P: p})
-		}
+	return ls
+}
+
+// appendSection appends layers to a torchvision Sequential, naming them
+// section.N in order.
+func appendSection(layers []Layer, section string, add ...Layer) []Layer {
+	n := countPrefix(layers, section+".")
+	for _, l := range add {
+		l.Name = fmt.Sprintf("%s.%d", section, n)
+		n++
+		layers = append(layers, l)
 	}
 	return layers
 }
