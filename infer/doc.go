@@ -22,7 +22,8 @@
 // # Activation memory
 //
 // A Session plans two ping-pong buffers once: tensor i is written to buffer
-// i mod 2, ReLU, Dropout and Flatten work in place. The peak is the size of
+// i mod 2; ReLU, Dropout, Flatten and BatchNorm2d (folded into its
+// convolution) work in place. The peak is the size of
 // both buffers. With conv+ReLU+max-pool fused, the convolution's full-size
 // output is never materialised, which lowers the peak.
 package infer

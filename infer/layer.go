@@ -114,6 +114,9 @@ func (l *Layer) outShape(in Shape) (Shape, error) {
 	case Flatten:
 		return Shape{int(in.Elems()), 1, 1}, nil
 	case MaxPool2d:
+		if l.KW != 0 && l.KW != l.KH {
+			return Shape{}, fmt.Errorf("kernel_size %dx%d: max-pool windows are square", l.KH, l.KW)
+		}
 		if l.KH <= 0 || l.Stride <= 0 || l.Pad < 0 {
 			return Shape{}, fmt.Errorf("kernel_size %d, stride %d, padding %d: kernel and stride must be positive, padding not negative", l.KH, l.Stride, l.Pad)
 		}

@@ -38,7 +38,8 @@ func (e *LayerError) Unwrap() error { return e.Err }
 
 // Resolve infers every layer's unset input size (In) from the chain of
 // shapes and checks that the layers chain: it returns each layer's output
-// shape. A model must be resolved before it is costed or run.
+// shape. It writes In, so resolve a model before sharing it between
+// goroutines (the builders return resolved models).
 func (m *Model) Resolve() ([]Shape, error) {
 	if err := checkShape(m.Input); err != nil {
 		return nil, fmt.Errorf("input %v: %w", m.Input, err)
@@ -76,8 +77,9 @@ func checkShape(s Shape) error {
 	if s.C <= 0 || s.H <= 0 || s.W <= 0 {
 		return fmt.Errorf("every dimension must be positive")
 	}
-	if s.C > MaxDim || s.H > MaxDim || s.W > MaxDim || s.Elems() > 1<<32 {
-		return fmt.Errorf("larger than vggedge supports (%d per dimension, 2^32 values)", MaxDim)
+	// 2^31-1 values keeps every index an int on 32-bit ARM too.
+	if s.C > MaxDim || s.H > MaxDim || s.W > MaxDim || s.Elems() > 1<<31-1 {
+		return fmt.Errorf("larger than vggedge supports (%d per dimension, 2^31-1 values)", MaxDim)
 	}
 	return nil
 }
