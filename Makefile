@@ -1,0 +1,58 @@
+# The verbs people type. Logic lives in Go (cross/cmd/...); recipes here only
+# name commands. All builds are static (CGO_ENABLED=0).
+
+GO   ?= go
+QEMU ?= qemu-aarch64-static
+
+.PHONY: build run test test-arm64 check-arm64 need-qemu cross bench lint fmt-check vet clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -o bin/vggedge ./firmware
+
+# The main job on the embedded default board; a real camera loop later.
+run: build
+	bin/vggedge check --arch vgg16 --board rpi4-4g
+
+# The README's test command is `go test ./...`, which includes the arm64
+# comparison when qemu-user-static is installed; this adds gofmt and vet.
+test: fmt-check vet
+	$(GO) test ./...
+
+# The budget check must give the same answer on arm64 (under qemu-user) as on
+# the native build: a firmware test builds the arm64 binary and compares.
+check-arm64: need-qemu
+	CI=1 $(GO) test -count=1 -run 'TestArm64CheckMatchesNative' ./firmware
+
+# All tests compiled for arm64 and run under qemu-user: with dotprod (SDOT
+# kernels) and on a Cortex-A72 without it (the Pi 4 path).
+test-arm64: need-qemu
+	CGO_ENABLED=0 GOARCH=arm64 $(GO) test -exec '$(QEMU) -cpu max' ./...
+	CGO_ENABLED=0 GOARCH=arm64 $(GO) test -exec '$(QEMU) -cpu cortex-a72' ./...
+
+need-qemu:
+	@command -v $(QEMU) >/dev/null 2>&1 || { \
+		echo "$(QEMU) not found: install qemu-user-static (Debian/Ubuntu: sudo apt-get install qemu-user-static)" >&2; \
+		exit 1; }
+
+# Release binaries for every target of the build matrix, SHA256SUMS and
+# targets.json in dist/.
+cross:
+	$(GO) run ./cross/cmd/release -out dist
+
+bench:
+	$(GO) test -run '^$$' -bench . ./infer/...
+
+lint: fmt-check vet
+
+# Fails listing the files gofmt would change (and on files it cannot parse).
+fmt-check:
+	@files=$$(gofmt -l .) || exit 1; \
+	if [ -n "$$files" ]; then \
+		echo "gofmt -w needed on:" >&2; echo "$$files" >&2; exit 1; \
+	fi
+
+vet:
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin dist
