@@ -1,0 +1,13 @@
+// Command vggedge runs int8 VGG image classification on ARM boards and
+// checks, before deployment, whether a model fits a board's memory and
+// latency budget.
+//
+//	vggedge check   --arch vgg16 --board rpi4-4g [--precision int8|fp32] [--latency 250ms | --fps 4] [--mem 300MiB] [--json]
+//	vggedge summary --arch vgg16|FILE            the model as PyTorch prints it, and a cost table
+//	vggedge boards  [--json]                     the board profiles, and the board this is
+//	vggedge version
+//
+// Exit status: 0 success (check: the model fits), 1 check: the model does
+// not fit, 2 bad input (unknown board, malformed architecture file,
+// impossible sizes, bad flags), with a one-line message on stderr.
+package main

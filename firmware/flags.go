@@ -1,0 +1,89 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/vggedge/vggedge/infer"
+)
+
+// modelFlags are the flags that name a model: --arch, --input, --classes.
+type modelFlags struct {
+	arch    string
+	input   string
+	classes int
+}
+
+func (f *modelFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.arch, "arch", "vgg16", "architecture: "+strings.Join(infer.Architectures(), ", ")+", or an architecture file (JSON)")
+	fs.StringVar(&f.input, "input", "", "input size CxHxW (default: the architecture's, 3x224x224 for the built-ins)")
+	fs.IntVar(&f.classes, "classes", 0, "number of classes (default: the architecture's, 1000 for the built-ins)")
+}
+
+func (f *modelFlags) build() (*infer.Model, error) {
+	var opt infer.Options
+	if f.input != "" {
+		s, err := parseShape(f.input)
+		if err != nil {
+			return nil, fmt.Errorf("--input: %w", err)
+		}
+		opt.Input = s
+	}
+	if f.classes < 0 || f.classes > infer.MaxDim {
+		return nil, fmt.Errorf("--classes %d: must be in 1..%d", f.classes, infer.MaxDim)
+	}
+	opt.NumClasses = f.classes
+	return infer.Build(f.arch, opt)
+}
+
+// parseShape reads "3x224x224" (or "3,224,224").
+func parseShape(s string) (infer.Shape, error) {
+	parts := strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return r == 'x' || r == ',' || r == '×' })
+	if len(parts) != 3 {
+		return infer.Shape{}, fmt.Errorf("%q: want CxHxW, e.g. 3x224x224", s)
+	}
+	var d [3]int
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return infer.Shape{}, fmt.Errorf("%q: %q is not a whole number", s, p)
+		}
+		if n <= 0 || n > infer.MaxDim {
+			return infer.Shape{}, fmt.Errorf("%q: every dimension must be in 1..%d", s, infer.MaxDim)
+		}
+		d[i] = n
+	}
+	return infer.Shape{C: d[0], H: d[1], W: d[2]}, nil
+}
+
+// parseSize reads a byte size: "300MiB", "1.5GiB", "512MB", "4096" (bytes).
+func parseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   float64
+	}{
+		{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
+		{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12},
+		{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"b", 1},
+	}
+	t := strings.ToLower(strings.TrimSpace(s))
+	mult := 1.0
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("%q: want a size such as 300MiB, 1GiB or 512MB", s)
+	}
+	b := v * mult
+	if b <= 0 || b > 1<<50 {
+		return 0, fmt.Errorf("%q: must be positive and below 1 PiB", s)
+	}
+	return int64(b), nil
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// version is set at release time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// Exit statuses.
+const (
+	exitOK       = 0
+	exitNotFit   = 1
+	exitBadInput = 2
+)
+
+type command struct {
+	name, usage string
+	run         func(args []string, stdout io.Writer) (int, error)
+}
+
+var commands []command
+
+func init() {
+	commands = []command{
+		{"check", "check a model against a board's memory and latency budget", runCheck},
+		{"summary", "print a model as PyTorch does, with per-layer params and MACs", runSummary},
+		{"boards", "list the board profiles and detect this board", runBoards},
+		{"version", "print the version", func([]string, io.Writer) (int, error) {
+			fmt.Println("vggedge", version)
+			return exitOK, nil
+		}},
+	}
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return exitBadInput
+		}
+		return exitOK
+	}
+	for _, c := range commands {
+		if c.name == args[0] {
+			code, err := c.run(args[1:], stdout)
+			if errors.Is(err, flag.ErrHelp) {
+				return exitOK
+			}
+			if err != nil {
+				fmt.Fprintf(stderr, "vggedge %s: %s\n", c.name, oneLine(err))
+				if code == exitOK {
+					code = exitBadInput
+				}
+			}
+			return code
+		}
+	}
+	fmt.Fprintf(stderr, "vggedge: unknown command %q (commands: %s)\n", args[0], commandNames())
+	return exitBadInput
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "vggedge %s: int8 VGG classification and budget checks for edge boards\n\nCommands:\n", version)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.usage)
+	}
+	fmt.Fprintf(w, "\nRun 'vggedge COMMAND -h' for its flags.\n")
+}
+
+func commandNames() string {
+	var ns []string
+	for _, c := range commands {
+		ns = append(ns, c.name)
+	}
+	return strings.Join(ns, ", ")
+}
+
+// oneLine keeps error messages to one line on stderr.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
+}
+
+// newFlags makes a FlagSet that reports errors through the returned error
+// (one line) instead of printing usage, and prints usage for -h.
+func newFlags(name string, stdout io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {
+		fmt.Fprintf(stdout, "usage: vggedge %s [flags]\n", name)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+	return fs
+}
+
+// parseFlags parses and rejects stray arguments.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
+			return err
+		}
+		return fmt.Errorf("%v (see vggedge %s -h)", err, fs.Name())
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (flags go before arguments; see vggedge %s -h)", fs.Arg(0), fs.Name())
+	}
+	return nil
+}
