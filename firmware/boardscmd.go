@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/vggedge/vggedge/boards"
 )
@@ -30,27 +29,26 @@ func runBoards(args []string, stdout io.Writer) (int, error) {
 		enc.SetIndent("", "  ")
 		return exitOK, enc.Encode(out)
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "id\tboard\tCPU\tMHz\tRAM\tavailable\tfeatures\tint8 conv3x3\tfp32 conv3x3\tbuilds")
+	tab := table{leftCols: 3}
+	tab.add("id", "board", "CPU", "MHz", "RAM", "available", "features", "int8 conv3x3", "fp32 conv3x3", "builds")
 	for _, b := range all {
-		mark := ""
+		id := b.ID
 		if derr == nil && d.Board != nil && d.Board.ID == b.ID {
-			mark = " *"
+			id += " *"
 		}
-		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%d\t%s\t%s\t%s\t%.0f GMAC/s\t%.0f GMAC/s\t%s\n",
-			b.ID, mark, b.Name, b.CPU, b.MaxClockMHz, mib(b.RAMBytes), mib(b.RAMBytes-b.OSReserveBytes),
-			features(b.Features), b.Int8.Conv3x3, b.FP32.Conv3x3, targets(b.Targets))
+		tab.add(id, b.Name, b.CPU, fmt.Sprint(b.MaxClockMHz), mib(b.RAMBytes), mib(b.RAMBytes-b.OSReserveBytes),
+			features(b.Features), fmt.Sprintf("%.0f GMAC/s", b.Int8.Conv3x3), fmt.Sprintf("%.0f GMAC/s", b.FP32.Conv3x3), targets(b.Targets))
 	}
-	if err := tw.Flush(); err != nil {
+	if err := tab.write(stdout); err != nil {
 		return exitBadInput, err
 	}
 	switch {
 	case derr != nil:
 		fmt.Fprintf(stdout, "\nthis machine: detection failed: %v\n", derr)
 	case d.Board != nil:
-		fmt.Fprintf(stdout, "\n* this machine: %s\n", d)
+		fmt.Fprintf(stdout, "\nthis machine (*):\n%s\n", indent(d.String()))
 	default:
-		fmt.Fprintf(stdout, "\nthis machine: not a known board (%s)\n", d)
+		fmt.Fprintf(stdout, "\nthis machine is not a known board:\n%s\n", indent(d.String()))
 	}
 	fmt.Fprintln(stdout, "throughputs are all-core estimates seeded from published ncnn VGG16 figures (see boards/profiles.go)")
 	return exitOK, nil
@@ -82,4 +80,8 @@ func targets(ts []boards.Target) string {
 		s = append(s, v)
 	}
 	return strings.Join(s, " ")
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ")
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/vggedge/vggedge/boards"
@@ -179,14 +178,14 @@ func writeCheckText(w io.Writer, r *boards.Report) error {
 	c, b := r.Cost, r.Board
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "%s on %s (%s: %s, %d MHz), %s, input %v\n\n", r.Model.Name, b.ID, b.Name, b.CPU, b.MaxClockMHz, c.Precision, c.Input)
-	tw := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "layer\tkind\toutput\tparams\tMACs\tweight B\tactivation B\test ms\t")
+	tab := table{leftCols: 2}
+	tab.add("layer", "kind", "output", "params", "MACs", "weight B", "activation B", "est ms")
 	for i, lc := range c.Layers {
 		e := r.Estimate.Layers[i]
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\t%s\t%.2f\t\n", lc.Name, lc.Kind, lc.Out, dash(lc.Params), dash(lc.MACs),
-			dash(lc.WeightBytes(c.Precision)), infer.Group(lc.Out.Elems()*c.Precision.ElemBytes()), e.Ms)
+		tab.add(lc.Name, string(lc.Kind), lc.Out.String(), dash(lc.Params), dash(lc.MACs),
+			dash(lc.WeightBytes(c.Precision)), infer.Group(lc.Out.Elems()*c.Precision.ElemBytes()), fmt.Sprintf("%.2f", e.Ms))
 	}
-	if err := tw.Flush(); err != nil {
+	if err := tab.write(&sb); err != nil {
 		return err
 	}
 	fmt.Fprintf(&sb, "\nparams   %s (kH·kW·Cin·Cout weights without bias: %s)\n", infer.Group(c.Params), infer.Group(c.Weights))

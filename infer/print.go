@@ -141,12 +141,19 @@ func (m *Model) PrintTable(w io.Writer, c *Cost) error {
 	b.WriteString(rule + "\n")
 	fmt.Fprintf(&b, "%-40s %-22s %15s %20s\n", "Layer (type)", "Output Shape", "Param #", "MACs")
 	b.WriteString(rule + "\n")
+	flat := false // after Flatten or Linear, tensors are [1, n] as in PyTorch
 	for i := range c.Layers {
 		lc := &c.Layers[i]
 		l := &m.Layers[i]
 		name := fmt.Sprintf("%s (%s)", l.Name, l.TypeName())
+		switch l.Kind {
+		case Linear, Flatten:
+			flat = true
+		case Conv2d, MaxPool2d, AdaptiveAvgPool2d:
+			flat = false
+		}
 		out := fmt.Sprintf("[1, %d, %d, %d]", lc.Out.C, lc.Out.H, lc.Out.W)
-		if l.Kind == Linear || l.Kind == Flatten {
+		if flat {
 			out = fmt.Sprintf("[1, %d]", lc.Out.C)
 		}
 		params, macs := "--", "--"

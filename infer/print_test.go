@@ -63,6 +63,7 @@ func TestPrintTable(t *testing.T) {
 	for _, want := range []string{
 		"features.0 (Conv2d)", "[1, 64, 224, 224]", "1,792", "86,704,128",
 		"features.1 (BatchNorm2d)", "classifier.6 (Linear)", "[1, 1000]", "4,097,000",
+		"classifier.2 (Dropout)                   [1, 4096] ",
 		"Total params: 138,365,992", "Total MACs: 15,470,264,320",
 	} {
 		if !strings.Contains(out, want) {
