@@ -20,6 +20,9 @@ type Model struct {
 	Class  string
 	Input  Shape
 	Layers []Layer
+	// Meta is the input spec, labels and provenance; zero for a model that
+	// is only costed.
+	Meta Meta
 }
 
 // LayerError says which layer of a model is wrong and why.

@@ -1,0 +1,183 @@
+package infer
+
+import (
+	"errors"
+	"fmt"
+	"math"
+)
+
+// QModel is an int8-quantized sequential model (TFLite's scheme):
+//
+//   - activations are int8 per tensor, real = (q − Zero)·Scale;
+//   - weights are int8 per output channel, symmetric in [-127, 127], zero
+//     point 0, real = q·WScale[o];
+//   - a convolution or Linear layer computes the int32 accumulator
+//     acc[o] = Bias[o] + Σ Weight[o,c,kh,kw]·x[c,ih,iw], where x outside
+//     the image reads PadValue[c], then requantizes it:
+//     out = clamp(OutZero + Requantize(acc, Mult[o], Shift[o]), lo, 127),
+//     lo = max(OutZero, −128) when ReLU is fused, else −128;
+//   - Bias already holds −InZero·ΣWeight[o,…], so no kernel subtracts zero
+//     points, and a pad value equal to InZero contributes exactly 0;
+//   - the first layer reads the camera's u8 pixels as q = pixel − 128
+//     (InScale 1, InZero −128): mean/std are folded into its weights and
+//     bias, and its PadValue is the pixel that normalises to 0;
+//   - max-pool and average-pool run on int8 and keep scale and zero point;
+//   - the last layer (Logits) writes float32 logits acc·InScale·WScale[o]
+//     instead of requantizing.
+//
+// Every kernel, generic or SIMD, must produce these numbers bit for bit.
+type QModel struct {
+	Name   string
+	Input  Shape
+	Layers []QLayer
+	Meta   Meta
+}
+
+// QLayer is one layer of a QModel. Kinds: Conv2d, Linear, MaxPool2d,
+// AdaptiveAvgPool2d, ReLU (a ReLU that could not be fused), Flatten.
+type QLayer struct {
+	Name string
+	Kind Kind
+	// Shape fields as in Layer.
+	In, Out, KH, KW, Stride, Pad int
+	OutH, OutW                   int
+
+	ReLU   bool // ReLU fused into the requantization
+	Logits bool // the last layer: float32 logits instead of int8
+
+	Weight   []int8    // Conv2d OIHW, Linear [Out][In]
+	WScale   []float32 // per output channel
+	Bias     []int32   // per output channel, zero-point term folded in
+	Mult     []int32   // Q31 multipliers, per output channel
+	Shift    []int32   // exponents, per output channel: positive shifts left
+	PadValue []int8    // Conv2d: per input channel
+
+	InScale, OutScale float32
+	InZero, OutZero   int32
+}
+
+// MaxTaps bounds the accumulation length of one output (In·KH·KW): with
+// |w| ≤ 127 and |x − zero| ≤ 255 the int32 accumulator cannot overflow.
+const MaxTaps = math.MaxInt32 / (127 * 255) / 2
+
+// Shapes checks the layers chain from the input and returns each layer's
+// output shape; errors name the layer and field.
+func (q *QModel) Shapes() ([]Shape, error) {
+	if err := checkShape(q.Input); err != nil {
+		return nil, fmt.Errorf("input %v: %w", q.Input, err)
+	}
+	if len(q.Layers) == 0 {
+		return nil, errors.New("model has no layers")
+	}
+	shapes := make([]Shape, len(q.Layers))
+	cur := q.Input
+	for i := range q.Layers {
+		l := &q.Layers[i]
+		out, err := l.check(cur, i == len(q.Layers)-1)
+		if err != nil {
+			return nil, &LayerError{Index: i, Name: l.Name, Kind: l.Kind, Err: err}
+		}
+		shapes[i] = out
+		cur = out
+	}
+	return shapes, nil
+}
+
+// Validate checks everything a Session relies on: shapes chain, parameter
+// lengths, finite positive scales, multipliers in range, zero points in
+// int8, no accumulator overflow, and meta data.
+func (q *QModel) Validate() error {
+	if _, err := q.Shapes(); err != nil {
+		return err
+	}
+	if q.Meta.Spec.ChannelOrder != "" {
+		if err := q.Meta.Spec.Validate(q.Input); err != nil {
+			return fmt.Errorf("input spec: %w", err)
+		}
+	}
+	if n := len(q.Meta.Labels); n != 0 {
+		out := q.Layers[len(q.Layers)-1]
+		if out.Kind == Linear && n != out.Out {
+			return fmt.Errorf("%d labels for %d outputs", n, out.Out)
+		}
+	}
+	return nil
+}
+
+func (l *QLayer) check(in Shape, last bool) (Shape, error) {
+	fl := Layer{Kind: l.Kind, In: l.In, Out: l.Out, KH: l.KH, KW: l.KW, Stride: l.Stride, Pad: l.Pad, OutH: l.OutH, OutW: l.OutW, Bias: true}
+	switch l.Kind {
+	case Conv2d, Linear, MaxPool2d, AdaptiveAvgPool2d, ReLU, Flatten:
+	default:
+		return Shape{}, fmt.Errorf("kind %q cannot be in an int8 model", l.Kind)
+	}
+	if (l.Kind == Conv2d || l.Kind == Linear) && l.In == 0 {
+		return Shape{}, errors.New("in: must be set")
+	}
+	out, err := fl.outShape(in)
+	if err != nil {
+		return Shape{}, err
+	}
+	if err := checkShape(out); err != nil {
+		return Shape{}, fmt.Errorf("output %v: %w", out, err)
+	}
+	if l.Logits && !last {
+		return Shape{}, errors.New("logits: only the last layer writes logits")
+	}
+	if !validZero(l.InZero) || !validZero(l.OutZero) {
+		return Shape{}, fmt.Errorf("zero points %d/%d: must be in [-128, 127]", l.InZero, l.OutZero)
+	}
+	if !positive(l.InScale) {
+		return Shape{}, fmt.Errorf("in_scale %g: must be finite and positive", l.InScale)
+	}
+	if !l.Logits && !positive(l.OutScale) {
+		return Shape{}, fmt.Errorf("out_scale %g: must be finite and positive", l.OutScale)
+	}
+	switch l.Kind {
+	case MaxPool2d, AdaptiveAvgPool2d, ReLU, Flatten:
+		if l.Kind != ReLU && (l.InScale != l.OutScale || l.InZero != l.OutZero) {
+			return Shape{}, errors.New("pooling and flatten keep scale and zero point")
+		}
+		if l.Weight != nil || l.Bias != nil || l.Mult != nil {
+			return Shape{}, errors.New("has weights, but its kind takes none")
+		}
+		return out, nil
+	}
+	taps := int64(l.In)
+	if l.Kind == Conv2d {
+		taps *= int64(l.KH) * int64(l.KW)
+	}
+	if taps > MaxTaps {
+		return Shape{}, fmt.Errorf("%d multiply-adds per output: more than %d could overflow int32", taps, MaxTaps)
+	}
+	if int64(len(l.Weight)) != taps*int64(l.Out) {
+		return Shape{}, fmt.Errorf("weight has %d values, want %d", len(l.Weight), taps*int64(l.Out))
+	}
+	for i, w := range l.Weight {
+		if w == -128 {
+			return Shape{}, fmt.Errorf("weight[%d] is -128: weights must be in [-127, 127]", i)
+		}
+	}
+	if len(l.WScale) != l.Out || len(l.Bias) != l.Out {
+		return Shape{}, fmt.Errorf("w_scale/bias have %d/%d values, want %d", len(l.WScale), len(l.Bias), l.Out)
+	}
+	if !l.Logits && (len(l.Mult) != l.Out || len(l.Shift) != l.Out) {
+		return Shape{}, fmt.Errorf("mult/shift have %d/%d values, want %d", len(l.Mult), len(l.Shift), l.Out)
+	}
+	for o := 0; o < l.Out; o++ {
+		if !positive(l.WScale[o]) {
+			return Shape{}, fmt.Errorf("w_scale[%d] %g: must be finite and positive", o, l.WScale[o])
+		}
+		if !l.Logits && (l.Mult[o] < 0 || l.Shift[o] < -31 || l.Shift[o] > 30) {
+			return Shape{}, fmt.Errorf("mult[%d]/shift[%d] = %d/%d: want a non-negative Q31 multiplier and a shift in [-31, 30]", o, o, l.Mult[o], l.Shift[o])
+		}
+	}
+	if l.Kind == Conv2d && len(l.PadValue) != l.In {
+		return Shape{}, fmt.Errorf("pad_value has %d values, want %d", len(l.PadValue), l.In)
+	}
+	return out, nil
+}
+
+func validZero(z int32) bool { return z >= -128 && z <= 127 }
+
+func positive(f float32) bool { return finite(f) && f > 0 }
