@@ -181,3 +181,31 @@ func (l *QLayer) check(in Shape, last bool) (Shape, error) {
 func validZero(z int32) bool { return z >= -128 && z <= 127 }
 
 func positive(f float32) bool { return finite(f) && f > 0 }
+
+// Architecture returns the float architecture (no weights) that costs the
+// same as the int8 model: fused ReLUs become ReLU layers again, so
+// summaries and budget checks of model files read like those of --arch.
+func (q *QModel) Architecture() (*Model, error) {
+	m := &Model{Name: q.Name, Class: "VGG", Input: q.Input, Meta: q.Meta}
+	for _, l := range q.Layers {
+		m.Layers = append(m.Layers, Layer{Name: l.Name, Kind: l.Kind, In: l.In, Out: l.Out, KH: l.KH, KW: l.KW,
+			Stride: l.Stride, Pad: l.Pad, OutH: l.OutH, OutW: l.OutW, Bias: l.Kind == Conv2d || l.Kind == Linear})
+		if l.ReLU {
+			m.Layers = append(m.Layers, Layer{Name: l.Name + ".relu", Kind: ReLU, Functional: true})
+		}
+	}
+	if _, err := m.Resolve(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Architecture returns the model's layers without weights, for costing.
+func (m *Model) Architecture() *Model {
+	a := m.Clone()
+	for i := range a.Layers {
+		l := &a.Layers[i]
+		l.Weight, l.BiasData, l.Gamma, l.Beta, l.Mean, l.Var = nil, nil, nil, nil, nil, nil
+	}
+	return a
+}
