@@ -3,6 +3,7 @@ package infer
 import (
 	"errors"
 	"fmt"
+	"github.com/vggedge/vggedge/infer/kernels"
 	"math"
 )
 
@@ -245,10 +246,7 @@ func maxPoolFloat(l *Layer, in, out Shape, x []float32) []float32 {
 // [floor(i·in/out), ceil((i+1)·in/out)). Bins may overlap when in is not a
 // multiple of out, and repeat an input when in < out (upsampling).
 // The products are taken in int64 so they cannot overflow on 32-bit boards.
-func adaptiveBin(i, in, out int) (start, end int) {
-	i64, in64, out64 := int64(i), int64(in), int64(out)
-	return int(i64 * in64 / out64), int(((i64+1)*in64 + out64 - 1) / out64)
-}
+func adaptiveBin(i, in, out int) (start, end int) { return kernels.AdaptiveBin(i, in, out) }
 
 // adaptiveAvgPoolFloat is AdaptiveAvgPool2d: each output is the mean of its
 // bin (never empty, since end > start for every i).

@@ -138,8 +138,8 @@ func (l *QLayer) check(in Shape, last bool) (Shape, error) {
 		if l.Kind != ReLU && (l.InScale != l.OutScale || l.InZero != l.OutZero) {
 			return Shape{}, errors.New("pooling and flatten keep scale and zero point")
 		}
-		if l.Weight != nil || l.Bias != nil || l.Mult != nil {
-			return Shape{}, errors.New("has weights, but its kind takes none")
+		if l.Weight != nil || l.Bias != nil || l.Mult != nil || l.Shift != nil || l.WScale != nil || l.PadValue != nil || l.ReLU {
+			return Shape{}, errors.New("has weights or a fused ReLU, but its kind takes none")
 		}
 		return out, nil
 	}
@@ -174,6 +174,9 @@ func (l *QLayer) check(in Shape, last bool) (Shape, error) {
 	}
 	if l.Kind == Conv2d && len(l.PadValue) != l.In {
 		return Shape{}, fmt.Errorf("pad_value has %d values, want %d", len(l.PadValue), l.In)
+	}
+	if l.Kind == Linear && l.PadValue != nil {
+		return Shape{}, errors.New("pad_value given for a Linear layer")
 	}
 	return out, nil
 }

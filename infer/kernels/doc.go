@@ -1,0 +1,47 @@
+// Package kernels holds vggedge's int8 compute kernels: convolution,
+// Linear, max-pool, adaptive average pool and ReLU on int8 activations,
+// with int32 accumulation and TFLite/gemmlowp requantization.
+//
+// The generic Go kernels in this package are the reference: every SIMD
+// kernel (NEON, AVX2) must produce exactly the same bits. The arithmetic is
+// therefore defined here once, precisely:
+//
+// # Convolution and Linear
+//
+// For output channel o and output pixel (oy, ox):
+//
+//	acc = Bias[o] + Σ_{c,ky,kx} Weight[o,c,ky,kx] · x[c, oy·Stride−Pad+ky, ox·Stride−Pad+kx]
+//
+// in int32 (no overflow: the caller bounds In·KH·KW, see infer.MaxTaps),
+// where x outside the image reads PadValue[c]. Linear is the same with a
+// 1×1 kernel on a 1×1 map of In channels (x is the flattened CHW tensor).
+// The output is either
+//
+//   - int8: RequantizeOut(acc, Mult[o], Shift[o], OutZero, ReLU), i.e.
+//     clamp(OutZero + Requantize(acc, Mult[o], Shift[o]), lo, 127) with
+//     lo = max(OutZero, −128) when ReLU is fused and −128 otherwise; or
+//   - float32 logits: float32(acc) * (InScale * WScale[o]), where
+//     InScale * WScale[o] is one float32 multiplication (rounded to float32)
+//     and float32(acc) is the round-to-nearest-even conversion of the int32.
+//     There is no other rounding step and no fused multiply-add.
+//
+// # Pooling and ReLU
+//
+//   - MaxPool2d: the maximum over a K×K window; taps outside the image read
+//     −128 (so they never win over a real value).
+//   - AdaptiveAvgPool2d: PyTorch's bins, rows [floor(i·H/OH),
+//     ceil((i+1)·H/OH)) and likewise columns. With S the int64 sum of the q
+//     values in the bin and n its size, the output is S/n rounded half away
+//     from zero: (S + n/2) / n for S ≥ 0 and −((−S + n/2) / n) for S < 0,
+//     with truncating integer division; for odd n, n/2 rounds down (there is
+//     no tie then). This is TFLite's int8 average pool. It averages q
+//     directly, which is exact in real terms because pooling keeps scale and
+//     zero point: mean(q) − zero = mean(q − zero).
+//   - ReLU: max(q, zero).
+//
+// The kernels never allocate, except that a convolution grows a Scratch
+// that is too small: reserve it once (Scratch.Reserve) to keep the steady
+// state allocation-free. They never write to their parameters, so any
+// number of goroutines may share them, each with its own Scratch and
+// output.
+package kernels
