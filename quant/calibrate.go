@@ -119,7 +119,8 @@ func (o *Observer) Threshold(m Method, percentile float64) float64 {
 // threshold, and their mass would otherwise drown the divergence (with them,
 // int8 logits of the test nets fell to cosine 0.94) — and a non-negative
 // tensor is searched with 256 levels, since it is quantized with all 256
-// int8 steps over [0, T]; a signed one with 128 a side.
+// int8 steps over [0, T]; a signed one with 128 a side. A third guards
+// against spiky histograms: candidates start at the 99.9th percentile.
 func (o *Observer) entropyThreshold() float64 {
 	levels := 128
 	if o.Min >= 0 {
@@ -132,10 +133,27 @@ func (o *Observer) entropyThreshold() float64 {
 	if last <= levels {
 		return float64(last) * o.width
 	}
+	// Never clip more than 0.1% of the values: a histogram dominated by
+	// one spike (a first convolution over a uniform background, as in
+	// MNIST) otherwise has its smallest divergence just past the spike,
+	// and clipping everything else cost 7 points of top-1 on the digits
+	// model calibrated on 300 images.
+	var total, seen int64
+	for _, c := range o.hist[:last] {
+		total += c
+	}
+	start := levels
+	for j, c := range o.hist[:last] {
+		seen += c
+		if float64(seen) >= 0.999*float64(total) {
+			start = max(start, j+1)
+			break
+		}
+	}
 	best, bestKL := last, math.Inf(1)
 	p := make([]float64, histBins)
 	q := make([]float64, histBins)
-	for i := levels; i <= last; i++ {
+	for i := start; i <= last; i++ {
 		var outliers int64
 		for _, c := range o.hist[i:] {
 			outliers += c

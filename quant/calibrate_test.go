@@ -90,3 +90,26 @@ func TestParseMethod(t *testing.T) {
 		t.Error("kl accepted")
 	}
 }
+
+// A spike (most values equal, as a first convolution over a uniform
+// background) must not pull the entropy threshold below the spread of the
+// rest: it clips at most 0.1% of the non-zero values.
+func TestEntropySpike(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 8))
+	xs := make([]float32, 200_000)
+	for i := range xs {
+		if i%10 == 0 {
+			xs[i] = float32(r.Float64() * 5)
+		} else {
+			xs[i] = 0.3
+		}
+	}
+	o := NewObserver()
+	if err := o.Add(xs); err != nil {
+		t.Fatal(err)
+	}
+	// 99.9% of 200,000 lie below 0.3 + the 99% point of U(0,5) ≈ 4.95.
+	if got := o.Threshold(Entropy, 0); got < 4.9 {
+		t.Errorf("entropy threshold %g clips the spread above the spike (want ≥ 4.9)", got)
+	}
+}

@@ -1,0 +1,238 @@
+package camera
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	_ "image/jpeg" // ImageFolder datasets hold JPEG and PNG files
+	_ "image/png"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/vggedge/vggedge/infer"
+)
+
+// Dataset is a labelled set of images, each delivered as the model's u8 CHW
+// input (converted, resized and cropped per the model's input spec).
+type Dataset interface {
+	Len() int
+	// Sample writes image i into dst (len = C·H·W of the model input) and
+	// returns its label index.
+	Sample(i int, dst []byte) (label int, err error)
+	// Classes names the labels, when the dataset knows them.
+	Classes() []string
+}
+
+// OpenDataset opens DATA as the command line names it: "idx:PATH" (MNIST
+// idx files; PATH is the folder holding them or an images file) or the
+// path of a folder in torchvision's ImageFolder layout (one sub-folder per
+// class, JPEG/PNG files). set picks the idx set in a folder: "train" or
+// "t10k".
+func OpenDataset(data, set string, in infer.Shape, spec infer.InputSpec) (Dataset, error) {
+	if path, ok := strings.CutPrefix(data, "idx:"); ok {
+		return openIDX(path, set, in)
+	}
+	st, err := os.Stat(data)
+	if err != nil {
+		return nil, fmt.Errorf("dataset %s: %w (want idx:PATH or an ImageFolder directory)", data, err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("dataset %s: not a directory (want idx:PATH or an ImageFolder directory)", data)
+	}
+	return openImageFolder(data, in, spec)
+}
+
+type idxDataset struct {
+	imgs   *IDXImages
+	labels []byte
+	in     infer.Shape
+}
+
+func openIDX(path, set string, in infer.Shape) (Dataset, error) {
+	var imgs *IDXImages
+	var labels []byte
+	var err error
+	if st, serr := os.Stat(path); serr == nil && !st.IsDir() {
+		imgs, labels, err = loadIDXFile(path)
+	} else {
+		imgs, labels, err = LoadIDX(path, set)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if in.C != 1 || in.H != imgs.H || in.W != imgs.W {
+		return nil, fmt.Errorf("dataset idx:%s has %dx%d grey images, the model takes %v", path, imgs.H, imgs.W, in)
+	}
+	return &idxDataset{imgs: imgs, labels: labels, in: in}, nil
+}
+
+// loadIDXFile opens an images file and the labels file beside it
+// (…-images-idx3-ubyte → …-labels-idx1-ubyte).
+func loadIDXFile(path string) (*IDXImages, []byte, error) {
+	lpath := strings.Replace(path, "images-idx3", "labels-idx1", 1)
+	if lpath == path {
+		return nil, nil, fmt.Errorf("idx:%s: cannot find its labels file (want a name with images-idx3)", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	imgs, err := DecodeIDXImages(f, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	lf, err := os.Open(lpath)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer lf.Close()
+	labels, err := DecodeIDXLabels(lf, lpath)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(labels) != imgs.N {
+		return nil, nil, fmt.Errorf("idx:%s: %d images but %d labels in %s", path, imgs.N, len(labels), lpath)
+	}
+	return imgs, labels, nil
+}
+
+func (d *idxDataset) Len() int { return d.imgs.N }
+
+func (d *idxDataset) Classes() []string { return nil }
+
+func (d *idxDataset) Sample(i int, dst []byte) (int, error) {
+	n := d.imgs.H * d.imgs.W
+	if i < 0 || i >= d.imgs.N {
+		return 0, fmt.Errorf("sample %d of %d", i, d.imgs.N)
+	}
+	if len(dst) != n {
+		return 0, fmt.Errorf("destination has %d bytes, want %d", len(dst), n)
+	}
+	copy(dst, d.imgs.Pixels[i*n:(i+1)*n])
+	return int(d.labels[i]), nil
+}
+
+type folderDataset struct {
+	files   []string
+	labels  []int
+	classes []string
+	in      infer.Shape
+	spec    infer.InputSpec
+}
+
+func openImageFolder(dir string, in infer.Shape, spec infer.InputSpec) (Dataset, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("dataset %s: %w", dir, err)
+	}
+	d := &folderDataset{in: in, spec: spec}
+	for _, e := range entries {
+		if e.IsDir() {
+			d.classes = append(d.classes, e.Name())
+		}
+	}
+	slices.Sort(d.classes) // torchvision's ImageFolder sorts class folders
+	for ci, c := range d.classes {
+		files, err := os.ReadDir(filepath.Join(dir, c))
+		if err != nil {
+			return nil, fmt.Errorf("dataset %s: %w", dir, err)
+		}
+		for _, f := range files {
+			ext := strings.ToLower(filepath.Ext(f.Name()))
+			if !f.IsDir() && (ext == ".jpg" || ext == ".jpeg" || ext == ".png") {
+				d.files = append(d.files, filepath.Join(dir, c, f.Name()))
+				d.labels = append(d.labels, ci)
+			}
+		}
+	}
+	if len(d.files) == 0 {
+		return nil, fmt.Errorf("dataset %s: no JPEG or PNG files in class sub-folders (ImageFolder layout: DIR/CLASS/IMAGE.jpg)", dir)
+	}
+	return d, nil
+}
+
+func (d *folderDataset) Len() int          { return len(d.files) }
+func (d *folderDataset) Classes() []string { return d.classes }
+
+func (d *folderDataset) Sample(i int, dst []byte) (int, error) {
+	if i < 0 || i >= len(d.files) {
+		return 0, fmt.Errorf("sample %d of %d", i, len(d.files))
+	}
+	f, err := os.Open(d.files[i])
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	img, _, err := image.Decode(f)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", d.files[i], err)
+	}
+	if err := ImageToCHW(img, d.in, d.spec, dst); err != nil {
+		return 0, fmt.Errorf("%s: %w", d.files[i], err)
+	}
+	return d.labels[i], nil
+}
+
+// ImageToCHW resizes and crops img per spec (bilinear) and writes it as u8
+// CHW in the spec's channel order. It is the simple, allocating path for
+// datasets; the live loop has its own allocation-free one.
+func ImageToCHW(img image.Image, in infer.Shape, spec infer.InputSpec, dst []byte) error {
+	if int64(len(dst)) != in.Elems() {
+		return fmt.Errorf("destination has %d bytes, want %d", len(dst), in.Elems())
+	}
+	b := img.Bounds()
+	sw, sh := b.Dx(), b.Dy()
+	if sw <= 0 || sh <= 0 {
+		return errors.New("empty image")
+	}
+	// The source rectangle that maps onto the input: a centre crop of the
+	// image resized so its shorter side is ResizeShorter, or all of it.
+	fx0, fy0, fw, fh := 0.0, 0.0, float64(sw), float64(sh)
+	if spec.Resize == "resize-crop" && spec.ResizeShorter > 0 {
+		scale := float64(spec.ResizeShorter) / float64(min(sw, sh))
+		fw, fh = float64(in.W)/scale, float64(in.H)/scale
+		fx0, fy0 = (float64(sw)-fw)/2, (float64(sh)-fh)/2
+	}
+	plane := in.H * in.W
+	for y := 0; y < in.H; y++ {
+		sy := fy0 + (float64(y)+0.5)*fh/float64(in.H) - 0.5
+		for x := 0; x < in.W; x++ {
+			sx := fx0 + (float64(x)+0.5)*fw/float64(in.W) - 0.5
+			r, g, bl := bilinear(img, b, sx, sy)
+			switch spec.ChannelOrder {
+			case "GRAY":
+				// ITU-R BT.601 luma, as image/color.GrayModel.
+				dst[y*in.W+x] = uint8((19595*r + 38470*g + 7471*bl + 1<<15) >> 24)
+			case "BGR":
+				dst[y*in.W+x], dst[plane+y*in.W+x], dst[2*plane+y*in.W+x] = uint8(bl>>8), uint8(g>>8), uint8(r>>8)
+			default:
+				dst[y*in.W+x], dst[plane+y*in.W+x], dst[2*plane+y*in.W+x] = uint8(r>>8), uint8(g>>8), uint8(bl>>8)
+			}
+		}
+	}
+	return nil
+}
+
+// bilinear samples img at (x, y) in pixel-centre coordinates; channels are
+// 16-bit.
+func bilinear(img image.Image, b image.Rectangle, x, y float64) (r, g, bl uint32) {
+	x = min(max(x, 0), float64(b.Dx()-1))
+	y = min(max(y, 0), float64(b.Dy()-1))
+	x0, y0 := int(x), int(y)
+	x1, y1 := min(x0+1, b.Dx()-1), min(y0+1, b.Dy()-1)
+	fx, fy := x-float64(x0), y-float64(y0)
+	var acc [3]float64
+	for _, p := range [4]struct {
+		x, y int
+		w    float64
+	}{{x0, y0, (1 - fx) * (1 - fy)}, {x1, y0, fx * (1 - fy)}, {x0, y1, (1 - fx) * fy}, {x1, y1, fx * fy}} {
+		cr, cg, cb, _ := img.At(b.Min.X+p.x, b.Min.Y+p.y).RGBA()
+		acc[0] += p.w * float64(cr)
+		acc[1] += p.w * float64(cg)
+		acc[2] += p.w * float64(cb)
+	}
+	return uint32(acc[0] + 0.5), uint32(acc[1] + 0.5), uint32(acc[2] + 0.5)
+}

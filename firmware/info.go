@@ -1,0 +1,108 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/vggedge/vggedge/infer"
+)
+
+func runInfo(args []string, stdout io.Writer) (int, error) {
+	fs := newFlags("info", stdout)
+	model := fs.String("model", "", "model file or embedded model name (digits, digits-f32)")
+	if err := parseFlags(fs, args); err != nil {
+		return exitBadInput, err
+	}
+	if *model == "" {
+		return exitBadInput, errors.New("--model is required")
+	}
+	f, err := openModel(*model)
+	if err != nil {
+		return exitBadInput, err
+	}
+	var b strings.Builder
+	meta := f.Meta()
+	fmt.Fprintf(&b, "model      %s (%s)\n", f.Name(), *model)
+	var kinds []string
+	if f.Float != nil {
+		kinds = append(kinds, "float32")
+	}
+	if f.Int8 != nil {
+		kinds = append(kinds, "int8")
+	}
+	fmt.Fprintf(&b, "contains   %s\n", strings.Join(kinds, " + "))
+	arch, err := costModel(f)
+	if err != nil {
+		return exitBadInput, err
+	}
+	s := meta.Spec
+	fmt.Fprintf(&b, "input      %v %s, mean %v, std %v, resize %s", arch.Input, s.ChannelOrder, s.Mean, s.Std, s.Resize)
+	if s.Resize == "resize-crop" {
+		fmt.Fprintf(&b, " (shorter side %d, centre crop)", s.ResizeShorter)
+	}
+	b.WriteString("\n")
+	fmt.Fprintf(&b, "labels     %d: %s\n", len(meta.Labels), abbreviate(meta.Labels, 10))
+	p := meta.Prov
+	for _, kv := range [][2]string{
+		{"source", p.SourceFile}, {"sha256", p.SourceSHA256}, {"calibration", calibText(p)},
+		{"made by", strings.TrimSpace("vggedge " + p.Version)}, {"created", p.Created}, {"notes", p.Notes},
+	} {
+		if kv[1] != "" && kv[1] != "vggedge" {
+			fmt.Fprintf(&b, "%-10s %s\n", kv[0], kv[1])
+		}
+	}
+	for _, prec := range []infer.Precision{infer.Int8, infer.FP32} {
+		c, err := arch.Cost(prec)
+		if err != nil {
+			return exitBadInput, err
+		}
+		fmt.Fprintf(&b, "%-10s params %s, MACs %s, weights %s, peak activations %s\n", prec, infer.Group(c.Params),
+			infer.Group(c.MACs), infer.Bytes(c.WeightBytes), infer.Bytes(c.PeakActivationBytes))
+	}
+	if f.Int8 != nil {
+		b.WriteString("\nint8 layers\n")
+		tab := table{leftCols: 2}
+		tab.add("layer", "kind", "in scale", "in zero", "out scale", "out zero", "relu")
+		for _, l := range f.Int8.Layers {
+			out, zero, relu := fmt.Sprintf("%.6g", l.OutScale), fmt.Sprint(l.OutZero), ""
+			if l.Logits {
+				out, zero = "logits", "-"
+			}
+			if l.ReLU {
+				relu = "fused"
+			}
+			tab.add(l.Name, string(l.Kind), fmt.Sprintf("%.6g", l.InScale), fmt.Sprint(l.InZero), out, zero, relu)
+		}
+		if err := tab.write(&b); err != nil {
+			return exitBadInput, err
+		}
+	}
+	if f.Float != nil {
+		b.WriteString("\n")
+		if err := f.Float.PrintTorch(&b); err != nil {
+			return exitBadInput, err
+		}
+	}
+	_, err = io.WriteString(stdout, b.String())
+	return exitOK, err
+}
+
+func calibText(p infer.Provenance) string {
+	if p.Calibration == "" {
+		return ""
+	}
+	s := fmt.Sprintf("%s on %d images", p.Calibration, p.Samples)
+	if p.Calibration == "percentile" {
+		s = fmt.Sprintf("%s %g on %d images", p.Calibration, p.Percentile, p.Samples)
+	}
+	return s
+}
+
+func abbreviate(ss []string, n int) string {
+	if len(ss) <= n {
+		return strings.Join(ss, ", ")
+	}
+	return strings.Join(ss[:n], ", ") + fmt.Sprintf(", … (%d more)", len(ss)-n)
+}
