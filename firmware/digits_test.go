@@ -1,13 +1,31 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"image"
+	"image/png"
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/vggedge/vggedge/camera"
+	"github.com/vggedge/vggedge/infer"
+	"github.com/vggedge/vggedge/infer/models"
 )
+
+func digitsSpec(t *testing.T) infer.InputSpec {
+	t.Helper()
+	f, ok, err := models.Open("digits")
+	if !ok || err != nil {
+		t.Fatalf("embedded digits: %v", err)
+	}
+	return f.Meta().Spec
+}
 
 func evalJSON(t *testing.T, args ...string) evalResult {
 	t.Helper()
@@ -107,5 +125,61 @@ func TestModelFileErrors(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "o.vgm")); err == nil {
 		t.Error("a failed quantize left an output file")
+	}
+}
+
+// An ImageFolder dataset (DIR/CLASS/*.png) goes through image decoding,
+// resizing and grey conversion; MNIST digits written as PNG files must
+// score exactly as the same digits read from the idx files.
+func TestEvalImageFolder(t *testing.T) {
+	imgs, labels, err := camera.LoadIDX(gomnistDir(t), "t10k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	const n = 300
+	for i := 0; i < n; i++ {
+		g := image.NewGray(image.Rect(0, 0, imgs.W, imgs.H))
+		copy(g.Pix, imgs.Image(i))
+		class := filepath.Join(dir, strconv.Itoa(int(labels[i])))
+		if err := os.MkdirAll(class, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Create(filepath.Join(class, fmt.Sprintf("%05d.png", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := png.Encode(f, g); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	// The folder lists classes in name order, files in name order within:
+	// the pixels must be exactly the idx pixels, in that order.
+	ds, err := camera.OpenDataset(dir, "", infer.Shape{C: 1, H: imgs.H, W: imgs.W}, digitsSpec(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pix := make([]byte, imgs.H*imgs.W)
+	k := 0
+	for class := 0; class < 10; class++ {
+		for i := 0; i < n; i++ {
+			if int(labels[i]) != class {
+				continue
+			}
+			got, err := ds.Sample(k, pix)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != class || !bytes.Equal(pix, imgs.Image(i)) {
+				t.Fatalf("folder sample %d (digit %d of the idx set): label %d, pixels equal %v", k, i, got, bytes.Equal(pix, imgs.Image(i)))
+			}
+			k++
+		}
+	}
+	folder := evalJSON(t, "--model", "digits", "--data", dir)
+	idx := evalJSON(t, "--model", "digits", "--data", "idx:"+gomnistDir(t), "--limit", strconv.Itoa(n))
+	if folder.Samples != n || folder.Top1 != idx.Top1 {
+		t.Errorf("ImageFolder: %d samples top-1 %.4f; idx: top-1 %.4f", folder.Samples, folder.Top1, idx.Top1)
 	}
 }
