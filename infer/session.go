@@ -3,6 +3,8 @@ package infer
 import (
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/vggedge/vggedge/infer/kernels"
 )
@@ -21,7 +23,12 @@ type Session struct {
 	buf    [2][]int8
 	logits []float32
 	final  int // buffer holding the last int8 tensor, when the model does not end in logits
-	scr    kernels.Scratch
+
+	// Threads: workers[0] is the goroutine calling Run; the others are
+	// started once by NewSessionThreads and wait on their channel for the
+	// index of the step to run their part of.
+	workers []*sessWorker
+	wg      sync.WaitGroup
 
 	// The dequantization of a last layer that is not Logits.
 	deqScale float32
@@ -40,21 +47,47 @@ const (
 	sessReLU
 )
 
-// sessStep is one layer's kernel call, with its buffers resolved.
+// sessStep is one layer's kernel call, with its buffers resolved, split
+// into one part per worker.
 type sessStep struct {
 	op      sessOp
-	conv    kernels.Conv2dParams
-	linear  kernels.LinearParams
-	pool    kernels.PoolParams
-	zero    int8 // ReLU
-	in, out int  // buffer indices
-	n       int  // output values
+	layer   int // index in the model's layers
+	in, out int // buffer indices
+	n       int // output values
+	parts   []sessPart
 }
 
-// NewSession validates m and plans the Session's buffers and kernel calls.
-func NewSession(m *QModel) (*Session, error) {
+// sessPart is one worker's share of a step: a contiguous block of output
+// channels (features), which is a contiguous block of the CHW output.
+type sessPart struct {
+	conv   kernels.Conv2dParams
+	linear kernels.LinearParams
+	pool   kernels.PoolParams
+	zero   int8 // ReLU
+	x0, x1 int  // input range the part reads (pools, ReLU); conv and Linear read all of it
+	y0, y1 int  // output range it writes
+	empty  bool // more workers than channels
+}
+
+type sessWorker struct {
+	scr  kernels.Scratch
+	step chan int // step index to run; closed by Close
+}
+
+// NewSession validates m and plans the Session's buffers and kernel calls,
+// for one thread (the caller's).
+func NewSession(m *QModel) (*Session, error) { return NewSessionThreads(m, 1) }
+
+// NewSessionThreads is NewSession with a fixed pool of threads workers:
+// each layer's output channels are split between them, the caller's
+// goroutine taking the first share. threads−1 goroutines are started once
+// here, not per layer or per frame; Close stops them.
+func NewSessionThreads(m *QModel, threads int) (*Session, error) {
 	if m == nil {
 		return nil, errors.New("new session: nil model")
+	}
+	if threads < 1 || threads > 256 {
+		return nil, fmt.Errorf("new session: %d threads: want 1..256", threads)
 	}
 	shapes, err := m.Shapes()
 	if err == nil {
@@ -64,10 +97,37 @@ func NewSession(m *QModel) (*Session, error) {
 		return nil, fmt.Errorf("new session for %q: %w", m.Name, err)
 	}
 	s := &Session{m: m}
+	for range threads {
+		s.workers = append(s.workers, &sessWorker{})
+	}
 	if err := s.plan(shapes); err != nil {
 		return nil, fmt.Errorf("new session for %q: %w", m.Name, err)
 	}
+	for i, w := range s.workers[1:] {
+		w.step = make(chan int)
+		go s.work(i+1, w.step)
+	}
 	return s, nil
+}
+
+// Threads is the number of workers, the caller's goroutine included.
+func (s *Session) Threads() int { return len(s.workers) }
+
+// Close stops the worker goroutines. The Session must not be used after.
+func (s *Session) Close() {
+	for _, w := range s.workers[1:] {
+		if w.step != nil {
+			close(w.step)
+			w.step = nil
+		}
+	}
+}
+
+func (s *Session) work(wi int, steps <-chan int) {
+	for i := range steps {
+		s.runPart(&s.steps[i], wi)
+		s.wg.Done()
+	}
 }
 
 func (s *Session) plan(shapes []Shape) error {
@@ -76,13 +136,14 @@ func (s *Session) plan(shapes []Shape) error {
 		return &LayerError{Index: 0, Name: first.Name, Kind: first.Kind,
 			Err: fmt.Errorf("in_zero %d: the first layer reads u8 pixels as q = pixel − 128, so in_zero must be −128", first.InZero)}
 	}
+	nw := len(s.workers)
 	size := [2]int{int(m.Input.Elems()), 0}
 	cur := 0
 	in := m.Input
 	for i := range m.Layers {
 		l := &m.Layers[i]
 		out := shapes[i]
-		st := sessStep{in: cur, out: 1 - cur, n: int(out.Elems())}
+		st := sessStep{layer: i, in: cur, out: 1 - cur, n: int(out.Elems())}
 		lerr := func(err error) error { return &LayerError{Index: i, Name: l.Name, Kind: l.Kind, Err: err} }
 		if l.Logits && l.Kind != Conv2d && l.Kind != Linear {
 			return lerr(errors.New("logits: only a convolution or Linear layer writes logits"))
@@ -93,32 +154,60 @@ func (s *Session) plan(shapes []Shape) error {
 			if l.Logits {
 				st.op = sessConvLogits
 			}
-			st.conv = kernels.Conv2dParams{C: in.C, H: in.H, W: in.W, O: l.Out, KH: l.KH, KW: l.KW,
+			full := kernels.Conv2dParams{C: in.C, H: in.H, W: in.W, O: l.Out, KH: l.KH, KW: l.KW,
 				Stride: l.Stride, Pad: l.Pad, OH: out.H, OW: out.W,
 				Weight: l.Weight, Bias: l.Bias, PadValue: l.PadValue,
 				Mult: l.Mult, Shift: l.Shift, OutZero: l.OutZero, ReLU: l.ReLU,
 				InScale: l.InScale, WScale: l.WScale}
-			if err := st.conv.Check(l.Logits); err != nil {
+			if err := full.Check(l.Logits); err != nil {
 				return lerr(err)
 			}
-			s.scr.Reserve(&st.conv)
+			plane, taps := out.H*out.W, full.Taps()
+			for w, r := range splitRange(l.Out, nw) {
+				p := sessPart{empty: r[0] == r[1], y0: r[0] * plane, y1: r[1] * plane}
+				if !p.empty {
+					p.conv = full
+					p.conv.O = r[1] - r[0]
+					p.conv.Weight = l.Weight[r[0]*taps : r[1]*taps]
+					p.conv.Bias, p.conv.WScale = l.Bias[r[0]:r[1]], l.WScale[r[0]:r[1]]
+					if !l.Logits {
+						p.conv.Mult, p.conv.Shift = l.Mult[r[0]:r[1]], l.Shift[r[0]:r[1]]
+					}
+					s.workers[w].scr.Reserve(&p.conv)
+				}
+				st.parts = append(st.parts, p)
+			}
 		case Linear:
 			st.op = sessLinear
 			if l.Logits {
 				st.op = sessLinearLogits
 			}
-			st.linear = kernels.LinearParams{In: int(in.Elems()), Out: l.Out, Weight: l.Weight, Bias: l.Bias,
+			full := kernels.LinearParams{In: int(in.Elems()), Out: l.Out, Weight: l.Weight, Bias: l.Bias,
 				Mult: l.Mult, Shift: l.Shift, OutZero: l.OutZero, ReLU: l.ReLU,
 				InScale: l.InScale, WScale: l.WScale}
-			if err := st.linear.Check(l.Logits); err != nil {
+			if err := full.Check(l.Logits); err != nil {
 				return lerr(err)
+			}
+			for _, r := range splitRange(l.Out, nw) {
+				p := sessPart{empty: r[0] == r[1], y0: r[0], y1: r[1]}
+				if !p.empty {
+					p.linear = full
+					p.linear.Out = r[1] - r[0]
+					p.linear.Weight = l.Weight[r[0]*full.In : r[1]*full.In]
+					p.linear.Bias, p.linear.WScale = l.Bias[r[0]:r[1]], l.WScale[r[0]:r[1]]
+					if !l.Logits {
+						p.linear.Mult, p.linear.Shift = l.Mult[r[0]:r[1]], l.Shift[r[0]:r[1]]
+					}
+				}
+				st.parts = append(st.parts, p)
 			}
 		case MaxPool2d:
 			st.op = sessMaxPool
-			st.pool = kernels.PoolParams{C: in.C, H: in.H, W: in.W, K: l.KH, Stride: l.Stride, Pad: l.Pad, OH: out.H, OW: out.W}
-			if err := st.pool.CheckMax(); err != nil {
+			full := kernels.PoolParams{C: in.C, H: in.H, W: in.W, K: l.KH, Stride: l.Stride, Pad: l.Pad, OH: out.H, OW: out.W}
+			if err := full.CheckMax(); err != nil {
 				return lerr(err)
 			}
+			st.parts = poolParts(full, nw)
 		case AdaptiveAvgPool2d:
 			if in == out {
 				// The identity: nothing to run, the tensor stays put.
@@ -126,15 +215,19 @@ func (s *Session) plan(shapes []Shape) error {
 				continue
 			}
 			st.op = sessAvgPool
-			st.pool = kernels.PoolParams{C: in.C, H: in.H, W: in.W, OH: out.H, OW: out.W}
-			if err := st.pool.CheckAvg(); err != nil {
+			full := kernels.PoolParams{C: in.C, H: in.H, W: in.W, OH: out.H, OW: out.W}
+			if err := full.CheckAvg(); err != nil {
 				return lerr(err)
 			}
+			st.parts = poolParts(full, nw)
 		case ReLU:
 			if l.InScale != l.OutScale || l.InZero != l.OutZero {
 				return lerr(errors.New("an unfused ReLU must keep scale and zero point"))
 			}
-			st.op, st.out, st.zero = sessReLU, cur, int8(l.InZero)
+			st.op, st.out = sessReLU, cur
+			for _, r := range splitRange(st.n, nw) {
+				st.parts = append(st.parts, sessPart{zero: int8(l.InZero), empty: r[0] == r[1], x0: r[0], x1: r[1], y0: r[0], y1: r[1]})
+			}
 		case Flatten:
 			// CHW data is already the flattened vector.
 			in = out
@@ -193,30 +286,115 @@ func (s *Session) ActivationBytes() int64 { return int64(len(s.buf[0]) + len(s.b
 // Run allocates nothing.
 func (s *Session) Run() ([]float32, error) {
 	for i := range s.steps {
-		st := &s.steps[i]
-		x, y := s.buf[st.in], s.buf[st.out]
-		switch st.op {
-		case sessConv:
-			kernels.Conv2dInt8(&st.conv, x, y, &s.scr)
-		case sessConvLogits:
-			kernels.Conv2dLogits(&st.conv, x, s.logits, &s.scr)
-		case sessLinear:
-			kernels.LinearInt8(&st.linear, x, y)
-		case sessLinearLogits:
-			kernels.LinearLogits(&st.linear, x, s.logits)
-		case sessMaxPool:
-			kernels.MaxPool2d(&st.pool, x, y)
-		case sessAvgPool:
-			kernels.AdaptiveAvgPool2d(&st.pool, x, y)
-		case sessReLU:
-			kernels.ReLU(y[:st.n], x[:st.n], st.zero)
+		s.runStep(i)
+	}
+	return s.finish(), nil
+}
+
+// RunTimed is Run that also records each step's wall time in times
+// (len(times) ≥ Steps()); it allocates nothing either.
+func (s *Session) RunTimed(times []time.Duration) ([]float32, error) {
+	if len(times) < len(s.steps) {
+		return nil, fmt.Errorf("run timed: %d durations for %d steps", len(times), len(s.steps))
+	}
+	for i := range s.steps {
+		t0 := time.Now()
+		s.runStep(i)
+		times[i] = time.Since(t0)
+	}
+	return s.finish(), nil
+}
+
+// Steps is the number of kernel calls a Run makes; StepLayer maps step i to
+// the index of its layer in the model (fused and in-place layers have no
+// step of their own).
+func (s *Session) Steps() int { return len(s.steps) }
+
+// StepLayer returns the model layer index of step i.
+func (s *Session) StepLayer(i int) int { return s.steps[i].layer }
+
+// runStep hands every worker its part of step i and runs the first part on
+// the calling goroutine.
+func (s *Session) runStep(i int) {
+	st := &s.steps[i]
+	n := 0
+	for w := 1; w < len(st.parts); w++ {
+		if !st.parts[w].empty {
+			n++
 		}
 	}
+	s.wg.Add(n)
+	for w := 1; w < len(st.parts); w++ {
+		if !st.parts[w].empty {
+			s.workers[w].step <- i
+		}
+	}
+	s.runPart(st, 0)
+	s.wg.Wait()
+}
+
+// runPart runs worker wi's part of a step.
+func (s *Session) runPart(st *sessStep, wi int) {
+	p, w := &st.parts[wi], s.workers[wi]
+	if p.empty {
+		return
+	}
+	x, y := s.buf[st.in], s.buf[st.out]
+	switch st.op {
+	case sessConv:
+		kernels.Conv2dInt8(&p.conv, x, y[p.y0:p.y1], &w.scr)
+	case sessConvLogits:
+		kernels.Conv2dLogits(&p.conv, x, s.logits[p.y0:p.y1], &w.scr)
+	case sessLinear:
+		kernels.LinearInt8(&p.linear, x, y[p.y0:p.y1])
+	case sessLinearLogits:
+		kernels.LinearLogits(&p.linear, x, s.logits[p.y0:p.y1])
+	case sessMaxPool:
+		kernels.MaxPool2d(&p.pool, x[p.x0:p.x1], y[p.y0:p.y1])
+	case sessAvgPool:
+		kernels.AdaptiveAvgPool2d(&p.pool, x[p.x0:p.x1], y[p.y0:p.y1])
+	case sessReLU:
+		kernels.ReLU(y[p.y0:p.y1], x[p.x0:p.x1], p.zero)
+	}
+}
+
+// splitRange splits [0, n) into parts contiguous ranges, in blocks of 8
+// where there is enough to split (the SIMD kernels' output-channel tile),
+// so that no part is much larger than the others.
+func splitRange(n, parts int) [][2]int {
+	block := 1
+	if n >= 8*parts {
+		block = 8
+	}
+	blocks := (n + block - 1) / block
+	rs := make([][2]int, parts)
+	for i := range rs {
+		rs[i] = [2]int{min(n, i*blocks/parts*block), min(n, (i+1)*blocks/parts*block)}
+	}
+	return rs
+}
+
+// poolParts splits a pool's channels between workers.
+func poolParts(full kernels.PoolParams, nw int) []sessPart {
+	var ps []sessPart
+	in, out := full.H*full.W, full.OH*full.OW
+	for _, r := range splitRange(full.C, nw) {
+		p := sessPart{empty: r[0] == r[1], x0: r[0] * in, x1: r[1] * in, y0: r[0] * out, y1: r[1] * out}
+		p.pool = full
+		p.pool.C = r[1] - r[0]
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// finish dequantizes a last layer that is not Logits and returns the
+// logits buffer.
+func (s *Session) finish() []float32 {
 	if !s.m.Layers[len(s.m.Layers)-1].Logits {
 		q := s.buf[s.final][:len(s.logits)]
 		for i, v := range q {
 			s.logits[i] = float32(int32(v)-s.deqZero) * s.deqScale
 		}
 	}
-	return s.logits, nil
+	return s.logits
 }

@@ -403,8 +403,17 @@ func sessVGG(tb testing.TB, arch string, in Shape) *Session {
 	return s
 }
 
-func benchSession(b *testing.B, arch string, in Shape) {
+func benchSession(b *testing.B, arch string, in Shape) { benchSessionThreads(b, arch, in, 1) }
+
+func benchSessionThreads(b *testing.B, arch string, in Shape, threads int) {
 	s := sessVGG(b, arch, in)
+	if threads > 1 {
+		var err error
+		if s, err = NewSessionThreads(s.Model(), threads); err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+	}
 	m, err := VGG(arch, in, 1000)
 	if err != nil {
 		b.Fatal(err)
@@ -431,6 +440,9 @@ func benchSession(b *testing.B, arch string, in Shape) {
 // BenchmarkSessionVGG16Generic is VGG16 (15.47 GMACs) at 3x224x224 on the
 // generic kernels, one goroutine. Use -benchtime 1x: one run takes seconds.
 func BenchmarkSessionVGG16Generic(b *testing.B) { benchSession(b, "vgg16", DefaultInput) }
+
+// BenchmarkSessionVGG16Threads2 is the same with a 2-thread Session.
+func BenchmarkSessionVGG16Threads2(b *testing.B) { benchSessionThreads(b, "vgg16", DefaultInput, 2) }
 
 // BenchmarkSessionVGG11Small is VGG11 at 3x64x64.
 func BenchmarkSessionVGG11Small(b *testing.B) { benchSession(b, "vgg11", Shape{3, 64, 64}) }
