@@ -23,6 +23,7 @@ func runCheck(args []string, stdout io.Writer) (int, error) {
 	fps := fs.Float64("fps", 0, "frame-rate budget (the same as --latency 1/fps)")
 	mem := fs.String("mem", "", "memory budget for vggedge, e.g. 300MiB (default: the board's RAM minus its OS reserve)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	profile := fs.String("profile", "", "a profile measured by vggedge bench --save-profile, instead of the board's seeded throughput")
 	if err := parseFlags(fs, args); err != nil {
 		return exitBadInput, err
 	}
@@ -49,9 +50,26 @@ func runCheck(args []string, stdout io.Writer) (int, error) {
 			return exitBadInput, fmt.Errorf("--mem: %w", err)
 		}
 	}
+	var prof *boards.Profile
+	if *profile != "" {
+		if prof, err = boards.LoadProfile(*profile); err != nil {
+			return exitBadInput, err
+		}
+		if *board == "" {
+			*board = prof.Board
+		}
+		if prof.Precision != string(budget.Precision) {
+			return exitBadInput, fmt.Errorf("--profile %s was measured at %s, the check is at %s", *profile, prof.Precision, budget.Precision)
+		}
+	}
 	b, err := pickBoard(*board)
 	if err != nil {
 		return exitBadInput, err
+	}
+	if prof != nil {
+		if b, err = b.WithProfile(prof); err != nil {
+			return exitBadInput, fmt.Errorf("--profile %s: %w", *profile, err)
+		}
 	}
 	m, err := mf.build()
 	if err != nil {
@@ -169,7 +187,7 @@ func writeCheckJSON(w io.Writer, r *boards.Report) error {
 
 func estimateNote(r *boards.Report) string {
 	if r.Estimate.Calibrated {
-		return fmt.Sprintf("calibrated from measured benchmarks: expect ±%.0f%%", 100*r.Estimate.ErrorBand)
+		return fmt.Sprintf("calibrated: %s; expect ±%.0f%%", r.Board.Source, 100*r.Estimate.ErrorBand)
 	}
 	return boards.UncalibratedNote
 }

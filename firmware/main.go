@@ -35,6 +35,7 @@ func init() {
 		{"eval", "measure a model's top-1 and top-5 accuracy on labelled images", runEval},
 		{"info", "print a model file's summary, input spec and provenance", runInfo},
 		{"train", "train a small float model on idx data (the digits demo)", runTrain},
+		{"bench", "time int8 inference: median, p90, per layer, peak RSS, conditions", runBench},
 		{"version", "print the version", func([]string, io.Writer) (int, error) {
 			fmt.Println("vggedge", version)
 			return exitOK, nil

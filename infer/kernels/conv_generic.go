@@ -31,6 +31,7 @@ const (
 type Scratch struct {
 	patch []int8
 	acc   []int32
+	simd  simdScratch // the SIMD kernel's buffers (dispatch.go)
 }
 
 // Reserve grows s to what p needs.
@@ -46,6 +47,7 @@ func (s *Scratch) Reserve(p *Conv2dParams) {
 	if len(s.acc) < oBlock*rows*cols {
 		s.acc = make([]int32, oBlock*rows*cols)
 	}
+	s.simd.reserve(p)
 }
 
 // direct reports whether the input planes themselves are the patch rows.
@@ -89,6 +91,7 @@ func conv2d(p *Conv2dParams, x, y8 []int8, yf []float32, s *Scratch) {
 	g := gemm{w: p.Weight, bias: p.Bias, taps: p.Taps(), plane: p.OH * p.OW,
 		mult: p.Mult, shift: p.Shift, zero: p.OutZero, relu: p.ReLU,
 		inScale: p.InScale, wScale: p.WScale, y8: y8, yf: yf}
+	g.simd = s.simd.prepare(&g)
 	rows, cols := bandOf(p)
 	if direct(p) {
 		for j0 := 0; j0 < g.plane; j0 += cols {
@@ -185,11 +188,17 @@ type gemm struct {
 
 	y8 []int8    // int8 output, or
 	yf []float32 // float32 logits
+
+	simd *simdScratch // non-nil: run bands on simdGemm (dispatch.go)
 }
 
 // run computes the n outputs col0… of every channel from the tap rows
 // src[t·ld : t·ld+n].
 func (g *gemm) run(src []int8, ld, n, col0 int, acc []int32) {
+	if g.simd != nil {
+		simdGemm.band(g.simd, src, ld, n, col0)
+		return
+	}
 	O := len(g.bias)
 	T := g.taps
 	o := 0

@@ -19,8 +19,12 @@ func linear(p *LinearParams, x, y8 []int8, yf []float32) {
 	o := 0
 	// Four rows at a time: each input value loaded feeds four products.
 	for ; o+oBlock <= p.Out; o += oBlock {
-		acc[0], acc[1], acc[2], acc[3] = dot4(x, p.Weight[o*n:(o+1)*n], p.Weight[(o+1)*n:(o+2)*n],
-			p.Weight[(o+2)*n:(o+3)*n], p.Weight[(o+3)*n:(o+4)*n])
+		w0, w1, w2, w3 := p.Weight[o*n:(o+1)*n], p.Weight[(o+1)*n:(o+2)*n], p.Weight[(o+2)*n:(o+3)*n], p.Weight[(o+3)*n:(o+4)*n]
+		if simdDot4 != nil { // dispatch.go
+			acc[0], acc[1], acc[2], acc[3] = simdDot4(x, w0, w1, w2, w3)
+		} else {
+			acc[0], acc[1], acc[2], acc[3] = dot4(x, w0, w1, w2, w3)
+		}
 		for k := range oBlock {
 			linearOut(p, o+k, p.Bias[o+k]+acc[k], y8, yf)
 		}

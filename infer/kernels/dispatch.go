@@ -1,0 +1,78 @@
+package kernels
+
+// Run-time dispatch to SIMD kernels. An architecture's init (for example
+// gemm_amd64.go) sets the variables below when the running CPU has the
+// instructions its assembly needs; left nil, every kernel runs the generic
+// Go code. The generic code stays the reference: a SIMD kernel must give
+// the same bits, which the tests check by clearing these variables and
+// comparing.
+
+// simdKernel is a SIMD replacement for gemm.run on whole bands, with the
+// weights packed once per convolution call into its own layout.
+type simdKernel struct {
+	name string
+	// reserve grows s for a layer of O outputs, T taps and bands of at
+	// most n output pixels, so the steady state allocates nothing.
+	reserve func(s *simdScratch, O, T, n int)
+	// pack lays out the [O][T] weights in s for band.
+	pack func(s *simdScratch, w []int8, O, T int)
+	// band is gemm.run of s.g, with s.g's weights packed in s.
+	band func(s *simdScratch, src []int8, ld, n, col0 int)
+}
+
+// simdGemm is the convolution kernel in use, nil for the generic one.
+var simdGemm *simdKernel
+
+// simdDot4 replaces dot4 in Linear when set; same contract (any summation
+// order gives the same wrapped int32 bits).
+var simdDot4 func(x, w0, w1, w2, w3 []int8) (s0, s1, s2, s3 int32)
+
+// simdScratch is the SIMD kernels' share of a Scratch: packed weights of
+// the current convolution, the packed band and its accumulators.
+type simdScratch struct {
+	// g is a copy of the current convolution's gemm: the kernel is called
+	// through a function variable, so a pointer to the caller's local
+	// would move it to the heap (an allocation per call). It keeps the
+	// last layer's slices reachable until the next convolution.
+	g     gemm
+	wpack []int16
+	ppack []int16
+	acc   []int32
+}
+
+// kernelName names the convolution kernel in use ("generic" without SIMD).
+func kernelName() string {
+	if simdGemm == nil {
+		return "generic"
+	}
+	return simdGemm.name
+}
+
+// reserve grows the SIMD buffers for p when a SIMD kernel is in use.
+func (s *simdScratch) reserve(p *Conv2dParams) {
+	if simdGemm == nil {
+		return
+	}
+	rows, cols := bandOf(p)
+	simdGemm.reserve(s, p.O, p.Taps(), rows*cols)
+}
+
+// prepare packs g's weights for the SIMD kernel and returns the scratch
+// that g.run must hand to it, or nil for the generic path. It packs on
+// every convolution call: weights may change between calls.
+func (s *simdScratch) prepare(g *gemm) *simdScratch {
+	if simdGemm == nil {
+		return nil
+	}
+	s.g = *g
+	simdGemm.pack(s, g.w, len(g.bias), g.taps)
+	return s
+}
+
+// grow returns s with length at least n, reallocating only when needed.
+func grow[T any](s []T, n int) []T {
+	if len(s) < n {
+		return make([]T, n)
+	}
+	return s
+}
