@@ -21,7 +21,7 @@ import (
 // ForwardFloat runs the model on one CHW float32 input (len == Input.Elems())
 // and returns the output (logits). x is not modified.
 func (m *Model) ForwardFloat(x []float32) ([]float32, error) {
-	out, _, err := m.forwardFloat(x, false)
+	out, _, err := m.forwardFloat(x, false, referenceOps)
 	return out, err
 }
 
@@ -29,10 +29,19 @@ func (m *Model) ForwardFloat(x []float32) ([]float32, error) {
 // acts[i] is the output of m.Layers[i] (for calibration). Every slice is
 // freshly allocated, so callers may keep or modify them independently.
 func (m *Model) ForwardFloatTrace(x []float32) (out []float32, acts [][]float32, err error) {
-	return m.forwardFloat(x, true)
+	return m.forwardFloat(x, true, referenceOps)
 }
 
-func (m *Model) forwardFloat(x []float32, trace bool) ([]float32, [][]float32, error) {
+// floatOps are the convolution and Linear implementations a forward pass
+// uses: the reference loops, or the fast GEMM ones (floatfast.go).
+type floatOps struct {
+	conv   func(l *Layer, in, out Shape, x []float32) []float32
+	linear func(l *Layer, x []float32) []float32
+}
+
+var referenceOps = floatOps{conv: conv2dFloat, linear: linearFloat}
+
+func (m *Model) forwardFloat(x []float32, trace bool, ops floatOps) ([]float32, [][]float32, error) {
 	if m == nil {
 		return nil, nil, errors.New("nil model")
 	}
@@ -61,7 +70,7 @@ func (m *Model) forwardFloat(x []float32, trace bool) ([]float32, [][]float32, e
 		var y []float32
 		switch l.Kind {
 		case Conv2d:
-			y = conv2dFloat(l, in, out, cur)
+			y = ops.conv(l, in, out, cur)
 		case BatchNorm2d:
 			y = batchNormFloat(l, in, cur)
 		case ReLU:
@@ -71,7 +80,7 @@ func (m *Model) forwardFloat(x []float32, trace bool) ([]float32, [][]float32, e
 		case AdaptiveAvgPool2d:
 			y = adaptiveAvgPoolFloat(in, out, cur)
 		case Linear:
-			y = linearFloat(l, cur)
+			y = ops.linear(l, cur)
 		case Flatten, Dropout:
 			// Flatten only changes the shape: CHW data is already the
 			// flattened vector. Dropout is the identity at inference. Copy

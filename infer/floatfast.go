@@ -1,10 +1,6 @@
 package infer
 
-import (
-	"errors"
-	"fmt"
-	"sync"
-)
+import "sync"
 
 // The fast float32 forward pass: convolutions as GEMMs over im2col tiles
 // and Linear layers split across goroutines, float32 accumulation. It is
@@ -25,54 +21,11 @@ func (m *Model) ForwardFastTrace(x []float32, threads int) ([]float32, [][]float
 }
 
 func (m *Model) forwardFast(x []float32, threads int, trace bool) ([]float32, [][]float32, error) {
-	if m == nil {
-		return nil, nil, errors.New("nil model")
-	}
-	r := m.Clone()
-	shapes, err := r.Resolve()
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := r.checkRunnable(shapes); err != nil {
-		return nil, nil, err
-	}
-	if int64(len(x)) != r.Input.Elems() {
-		return nil, nil, fmt.Errorf("input has %d values, want %d", len(x), r.Input.Elems())
-	}
 	threads = max(threads, 1)
-	var acts [][]float32
-	if trace {
-		acts = make([][]float32, len(r.Layers))
-	}
-	cur, in := x, r.Input
-	for i := range r.Layers {
-		l := &r.Layers[i]
-		out := shapes[i]
-		var y []float32
-		switch l.Kind {
-		case Conv2d:
-			y = conv2dGEMM(l, in, out, cur, threads)
-		case Linear:
-			y = linearFast(l, cur, threads)
-		case BatchNorm2d:
-			y = batchNormFloat(l, in, cur)
-		case ReLU:
-			y = reluFloat(cur)
-		case MaxPool2d:
-			y = maxPoolFloat(l, in, out, cur)
-		case AdaptiveAvgPool2d:
-			y = adaptiveAvgPoolFloat(in, out, cur)
-		case Flatten, Dropout:
-			y = append([]float32(nil), cur...)
-		default:
-			return nil, nil, &LayerError{Index: i, Name: l.Name, Kind: l.Kind, Err: errors.New("no float32 implementation")}
-		}
-		if trace {
-			acts[i] = y
-		}
-		cur, in = y, out
-	}
-	return cur, acts, nil
+	return m.forwardFloat(x, trace, floatOps{
+		conv:   func(l *Layer, in, out Shape, x []float32) []float32 { return conv2dGEMM(l, in, out, x, threads) },
+		linear: func(l *Layer, x []float32) []float32 { return linearFast(l, x, threads) },
+	})
 }
 
 // tileP is the number of output pixels one im2col tile holds: K·tileP
