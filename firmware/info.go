@@ -6,7 +6,9 @@ import (
 	"io"
 	"strings"
 
+	"github.com/vggedge/vggedge/boards"
 	"github.com/vggedge/vggedge/infer"
+	"github.com/vggedge/vggedge/infer/kernels"
 )
 
 func runInfo(args []string, stdout io.Writer) (int, error) {
@@ -61,6 +63,14 @@ func runInfo(args []string, stdout io.Writer) (int, error) {
 		fmt.Fprintf(&b, "%-10s params %s, MACs %s, weights %s, peak activations %s\n", prec, infer.Group(c.Params),
 			infer.Group(c.MACs), infer.Bytes(c.WeightBytes), infer.Bytes(c.PeakActivationBytes))
 	}
+	host := "not a known board"
+	if d, err := boards.Detect(); err == nil {
+		if d.Board != nil {
+			host = d.Board.ID
+		}
+		host += ", CPU features: " + features(d.Features)
+	}
+	fmt.Fprintf(&b, "this host %s; int8 kernels: %s (GODEBUG=cpu.avx2=off or cpu.asimddp=off force the fallbacks)\n", host, kernels.Describe())
 	if f.Int8 != nil {
 		b.WriteString("\nint8 layers\n")
 		tab := table{leftCols: 2}
