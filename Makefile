@@ -23,11 +23,13 @@ test: fmt-check vet
 check-arm64: need-qemu
 	CI=1 $(GO) test -count=1 -run 'TestArm64CheckMatchesNative' ./firmware
 
-# All tests compiled for arm64 and run under qemu-user: with dotprod (SDOT
-# kernels) and on a Cortex-A72 without it (the Pi 4 path).
+# The engine's tests compiled for the boards and run under qemu-user: arm64
+# with dotprod (SDOT kernels), a Cortex-A72 without it (the Pi 4 path), and
+# 32-bit ARMv7. .ci/run runs the same.
 test-arm64: need-qemu
-	CGO_ENABLED=0 GOARCH=arm64 $(GO) test -exec '$(QEMU) -cpu max' ./...
-	CGO_ENABLED=0 GOARCH=arm64 $(GO) test -exec '$(QEMU) -cpu cortex-a72' ./...
+	CGO_ENABLED=0 GOARCH=arm64 $(GO) test -short -exec '$(QEMU) -cpu max' ./infer/... ./quant ./camera ./boards
+	CGO_ENABLED=0 GOARCH=arm64 $(GO) test -short -exec '$(QEMU) -cpu cortex-a72' ./infer/... ./quant ./camera ./boards
+	CGO_ENABLED=0 GOARCH=arm GOARM=7 $(GO) test -short -exec 'qemu-arm-static' ./infer/... ./quant ./camera ./boards
 
 need-qemu:
 	@command -v $(QEMU) >/dev/null 2>&1 || { \
