@@ -14,6 +14,9 @@ func TestDispatchAVX2(t *testing.T) {
 	want := "generic"
 	if cpu.X86.HasAVX2 {
 		want = "avx2"
+		if hasVNNI() {
+			want = "avx512vnni"
+		}
 	}
 	if got := kernelName(); got != want {
 		t.Errorf("convolution kernel %q, want %q (HasAVX2 %v)", got, want, cpu.X86.HasAVX2)

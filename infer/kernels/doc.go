@@ -3,7 +3,7 @@
 // with int32 accumulation and TFLite/gemmlowp requantization.
 //
 // The generic Go kernels in this package are the reference: every SIMD
-// kernel (NEON, AVX2) must produce exactly the same bits. The arithmetic is
+// kernel (NEON SDOT and SMULL, AVX2, AVX-512 VNNI) must produce exactly the same bits. The arithmetic is
 // therefore defined here once, precisely:
 //
 // # Convolution and Linear

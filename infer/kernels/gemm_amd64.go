@@ -56,10 +56,14 @@ var (
 var avx2Kernel = simdKernel{name: "avx2", reserve: reserveAVX2, pack: packWeights, band: bandAVX2}
 
 func init() {
-	// GODEBUG=cpu.avx2=off clears HasAVX2, which keeps the generic kernels.
+	// GODEBUG=cpu.avx2=off clears HasAVX2, which keeps the generic kernels;
+	// GODEBUG=cpu.avx512vnni=off (or avx512f, bw, vl) keeps the AVX2 one.
 	if cpu.X86.HasAVX2 {
 		simdGemm = &avx2Kernel
 		simdDot4 = dot4Fast
+		if hasVNNI() {
+			simdGemm = &vnniKernel
+		}
 	}
 }
 
