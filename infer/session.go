@@ -162,16 +162,15 @@ func (s *Session) plan(shapes []Shape) error {
 			if err := full.Check(l.Logits); err != nil {
 				return lerr(err)
 			}
-			plane, taps := out.H*out.W, full.Taps()
-			for w, r := range splitRange(l.Out, nw) {
-				p := sessPart{empty: r[0] == r[1], y0: r[0] * plane, y1: r[1] * plane}
+			// Threads split the output rows: each builds only its rows'
+			// im2row patch (splitting channels made every thread build
+			// the whole patch).
+			for w, r := range splitRange(out.H, nw, 1) {
+				p := sessPart{empty: r[0] == r[1], y0: 0, y1: st.n}
 				if !p.empty {
 					p.conv = full
-					p.conv.O = r[1] - r[0]
-					p.conv.Weight = l.Weight[r[0]*taps : r[1]*taps]
-					p.conv.Bias, p.conv.WScale = l.Bias[r[0]:r[1]], l.WScale[r[0]:r[1]]
-					if !l.Logits {
-						p.conv.Mult, p.conv.Shift = l.Mult[r[0]:r[1]], l.Shift[r[0]:r[1]]
+					if nw > 1 {
+						p.conv.RowsBegin, p.conv.RowsEnd = r[0], r[1]
 					}
 					s.workers[w].scr.Reserve(&p.conv)
 				}
@@ -188,7 +187,7 @@ func (s *Session) plan(shapes []Shape) error {
 			if err := full.Check(l.Logits); err != nil {
 				return lerr(err)
 			}
-			for _, r := range splitRange(l.Out, nw) {
+			for _, r := range splitRange(l.Out, nw, 8) {
 				p := sessPart{empty: r[0] == r[1], y0: r[0], y1: r[1]}
 				if !p.empty {
 					p.linear = full
@@ -225,7 +224,7 @@ func (s *Session) plan(shapes []Shape) error {
 				return lerr(errors.New("an unfused ReLU must keep scale and zero point"))
 			}
 			st.op, st.out = sessReLU, cur
-			for _, r := range splitRange(st.n, nw) {
+			for _, r := range splitRange(st.n, nw, 8) {
 				st.parts = append(st.parts, sessPart{zero: int8(l.InZero), empty: r[0] == r[1], x0: r[0], x1: r[1], y0: r[0], y1: r[1]})
 			}
 		case Flatten:
@@ -358,13 +357,12 @@ func (s *Session) runPart(st *sessStep, wi int) {
 	}
 }
 
-// splitRange splits [0, n) into parts contiguous ranges, in blocks of 8
-// where there is enough to split (the SIMD kernels' output-channel tile),
-// so that no part is much larger than the others.
-func splitRange(n, parts int) [][2]int {
-	block := 1
-	if n >= 8*parts {
-		block = 8
+// splitRange splits [0, n) into parts contiguous ranges, in multiples of
+// block where there is enough to split (8 suits the SIMD kernels' output
+// tiles), so that no part is much larger than the others.
+func splitRange(n, parts, block int) [][2]int {
+	if n < block*parts {
+		block = 1
 	}
 	blocks := (n + block - 1) / block
 	rs := make([][2]int, parts)
@@ -378,7 +376,7 @@ func splitRange(n, parts int) [][2]int {
 func poolParts(full kernels.PoolParams, nw int) []sessPart {
 	var ps []sessPart
 	in, out := full.H*full.W, full.OH*full.OW
-	for _, r := range splitRange(full.C, nw) {
+	for _, r := range splitRange(full.C, nw, 1) {
 		p := sessPart{empty: r[0] == r[1], x0: r[0] * in, x1: r[1] * in, y0: r[0] * out, y1: r[1] * out}
 		p.pool = full
 		p.pool.C = r[1] - r[0]

@@ -11,16 +11,16 @@ import (
 func TestSplitRange(t *testing.T) {
 	for _, n := range []int{0, 1, 3, 7, 8, 17, 64, 100, 4096} {
 		for _, parts := range []int{1, 2, 3, 4, 6} {
-			rs := splitRange(n, parts)
+			rs := splitRange(n, parts, 8)
 			next := 0
 			for _, r := range rs {
 				if r[0] != next || r[1] < r[0] {
-					t.Fatalf("splitRange(%d, %d) = %v: not contiguous", n, parts, rs)
+					t.Fatalf("splitRange(%d, %d, 8) = %v: not contiguous", n, parts, rs)
 				}
 				next = r[1]
 			}
 			if next != n {
-				t.Fatalf("splitRange(%d, %d) = %v: covers %d", n, parts, rs, next)
+				t.Fatalf("splitRange(%d, %d, 8) = %v: covers %d", n, parts, rs, next)
 			}
 		}
 	}

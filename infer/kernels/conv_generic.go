@@ -93,14 +93,18 @@ func conv2d(p *Conv2dParams, x, y8 []int8, yf []float32, s *Scratch) {
 		inScale: p.InScale, wScale: p.WScale, y8: y8, yf: yf}
 	g.simd = s.simd.prepare(&g)
 	rows, cols := bandOf(p)
+	yBegin, yEnd := 0, p.OH
+	if p.RowsEnd > 0 {
+		yBegin, yEnd = p.RowsBegin, p.RowsEnd
+	}
 	if direct(p) {
-		for j0 := 0; j0 < g.plane; j0 += cols {
-			g.run(x[j0:], hw, min(cols, g.plane-j0), j0, s.acc)
+		for j0 := yBegin * p.OW; j0 < yEnd*p.OW; j0 += cols {
+			g.run(x[j0:], hw, min(cols, yEnd*p.OW-j0), j0, s.acc)
 		}
 		return
 	}
-	for oy0 := 0; oy0 < p.OH; oy0 += rows {
-		r := min(rows, p.OH-oy0)
+	for oy0 := yBegin; oy0 < yEnd; oy0 += rows {
+		r := min(rows, yEnd-oy0)
 		for ox0 := 0; ox0 < p.OW; ox0 += cols {
 			// Either whole rows (cols = OW) or part of one row: the
 			// band's outputs are contiguous in the output plane.

@@ -25,6 +25,12 @@ type Conv2dParams struct {
 
 	InScale float32
 	WScale  []float32 // O
+
+	// RowsBegin and RowsEnd, when RowsEnd > 0, limit a call to output
+	// rows [RowsBegin, RowsEnd): a Session's threads split a layer's rows
+	// so that each builds only its own part of the im2row patch. The
+	// output slice is still the whole O×OH×OW tensor.
+	RowsBegin, RowsEnd int
 }
 
 // Taps is the accumulation length of one output: C·KH·KW.
@@ -48,6 +54,9 @@ func (p *Conv2dParams) Check(logits bool) error {
 	}
 	if len(p.PadValue) != p.C {
 		return fmt.Errorf("conv pad values: %d, want %d", len(p.PadValue), p.C)
+	}
+	if p.RowsEnd != 0 && (p.RowsBegin < 0 || p.RowsBegin >= p.RowsEnd || p.RowsEnd > p.OH) {
+		return fmt.Errorf("conv rows [%d, %d): want 0 ≤ begin < end ≤ %d", p.RowsBegin, p.RowsEnd, p.OH)
 	}
 	return checkOut(p.O, p.Bias, p.Mult, p.Shift, p.OutZero, p.WScale, logits)
 }
