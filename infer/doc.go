@@ -27,3 +27,22 @@
 // both buffers. With conv+ReLU+max-pool fused, the convolution's full-size
 // output is never materialised, which lowers the peak.
 package infer
+
+// # ARM kernels, counted
+//
+// No ARM board is at hand, so the arm64 build's work is counted under qemu
+// with ../shared/tools/insncount (executed instructions, not cycles): VGG16
+// at 224, one thread, one inference isolated by subtracting a 1-run from a
+// 2-run `vggedge bench --threads 1 --warmup 0`.
+//
+//	micro-kernel                       inner loop   VGG16 conv5 layer   whole VGG16      ANCHORS target
+//	SDOT 8x8 (-cpu max: A76, A78AE)    ~12.3        7.8 MACs/insn       6.42 MACs/insn   ≥ 8
+//	SMULL/SMLAL/SADALP 4x8 (A53…A72)   ~4.0         3.08                2.99             ≥ 4
+//	generic Go (purego)                -            0.18                -
+//
+// Whole-inference counts include im2row, packing, requantization, pooling
+// and the Linear layers (2,408,449,875 and 5,170,049,443 instructions).
+// Against the peaks in ANCHORS.md (MACs per cycle: A76 32, A72 8, A53 4)
+// and at one instruction per cycle these would be roughly 20%, 37% and 75%
+// of peak — an upper bound, since instructions are not cycles. Winograd
+// F(2,3)/F(4,3) is what the non-dotprod target needs.
