@@ -411,28 +411,8 @@ func (d *fileDecoder) floatLayer(l *Layer) error {
 			return err
 		}
 		switch k {
-		case "name":
-			l.Name, err = d.str(maxNameLen)
-		case "kind":
-			var s string
-			s, err = d.str(maxNameLen)
-			l.Kind = Kind(s)
-		case "in":
-			l.In, err = d.dim()
-		case "out":
-			l.Out, err = d.dim()
-		case "kh":
-			l.KH, err = d.dim()
-		case "kw":
-			l.KW, err = d.dim()
-		case "stride":
-			l.Stride, err = d.dim()
-		case "pad":
-			l.Pad, err = d.dim()
-		case "out_h":
-			l.OutH, err = d.dim()
-		case "out_w":
-			l.OutW, err = d.dim()
+		case "name", "kind", "in", "out", "kh", "kw", "stride", "pad", "out_h", "out_w":
+			err = d.shapeField(k, &l.Name, &l.Kind, &l.In, &l.Out, &l.KH, &l.KW, &l.Stride, &l.Pad, &l.OutH, &l.OutW)
 		case "p":
 			l.P, err = d.float()
 		case "eps":
@@ -464,6 +444,43 @@ func (d *fileDecoder) floatLayer(l *Layer) error {
 		}
 	}
 	return nil
+}
+
+// shapeField decodes one of the keys float and int8 layers share: the name,
+// the kind and the shape fields.
+func (d *fileDecoder) shapeField(k string, name *string, kind *Kind, in, out, kh, kw, stride, pad, outH, outW *int) error {
+	switch k {
+	case "name":
+		v, err := d.str(maxNameLen)
+		*name = v
+		return err
+	case "kind":
+		v, err := d.str(maxNameLen)
+		*kind = Kind(v)
+		return err
+	}
+	var dst *int
+	switch k {
+	case "in":
+		dst = in
+	case "out":
+		dst = out
+	case "kh":
+		dst = kh
+	case "kw":
+		dst = kw
+	case "stride":
+		dst = stride
+	case "pad":
+		dst = pad
+	case "out_h":
+		dst = outH
+	default: // "out_w": the callers pass only the shared keys
+		dst = outW
+	}
+	v, err := d.dim()
+	*dst = v
+	return err
 }
 
 // dim decodes a shape field. Decoding only checks that it fits an int32
@@ -540,28 +557,8 @@ func (d *fileDecoder) int8Layer(l *QLayer) error {
 			return err
 		}
 		switch k {
-		case "name":
-			l.Name, err = d.str(maxNameLen)
-		case "kind":
-			var s string
-			s, err = d.str(maxNameLen)
-			l.Kind = Kind(s)
-		case "in":
-			l.In, err = d.dim()
-		case "out":
-			l.Out, err = d.dim()
-		case "kh":
-			l.KH, err = d.dim()
-		case "kw":
-			l.KW, err = d.dim()
-		case "stride":
-			l.Stride, err = d.dim()
-		case "pad":
-			l.Pad, err = d.dim()
-		case "out_h":
-			l.OutH, err = d.dim()
-		case "out_w":
-			l.OutW, err = d.dim()
+		case "name", "kind", "in", "out", "kh", "kw", "stride", "pad", "out_h", "out_w":
+			err = d.shapeField(k, &l.Name, &l.Kind, &l.In, &l.Out, &l.KH, &l.KW, &l.Stride, &l.Pad, &l.OutH, &l.OutW)
 		case "relu":
 			l.ReLU, err = d.bool()
 		case "logits":
