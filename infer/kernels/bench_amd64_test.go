@@ -4,7 +4,6 @@ package kernels
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"testing"
 )
 
@@ -25,17 +24,7 @@ func BenchmarkConv2dVGG16(b *testing.B) {
 					simdGemm, simdDot4 = nil, nil
 					defer func() { simdGemm, simdDot4 = g, d }()
 				}
-				r := rand.New(rand.NewPCG(1, 2))
-				p, x := randConv(r, tc.c, tc.hw, tc.hw, tc.o, tc.k, tc.stride, tc.k/2)
-				y := make([]int8, p.O*p.OH*p.OW)
-				var s Scratch
-				s.Reserve(p)
-				b.ResetTimer()
-				for range b.N {
-					Conv2dInt8(p, x, y, &s)
-				}
-				macs := float64(p.O*p.Taps()) * float64(p.OH*p.OW)
-				b.ReportMetric(macs*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+				benchConv(b, tc.c, tc.hw, tc.o, tc.k, tc.stride)
 			})
 		}
 	}
@@ -44,18 +33,6 @@ func BenchmarkConv2dVGG16(b *testing.B) {
 // BenchmarkLinearVGG16 is VGG16's first Linear layer (25088 → 4096),
 // generic and dispatched.
 func BenchmarkLinearVGG16(b *testing.B) {
-	r := rand.New(rand.NewPCG(1, 2))
-	p := &LinearParams{In: 25088, Out: 4096, OutZero: -128, ReLU: true}
-	p.Weight = make([]int8, p.In*p.Out)
-	for i := range p.Weight {
-		p.Weight[i] = int8(r.IntN(255) - 127)
-	}
-	p.Bias, p.Mult, p.Shift = make([]int32, p.Out), make([]int32, p.Out), make([]int32, p.Out)
-	for i := range p.Mult {
-		p.Mult[i], p.Shift[i] = 1<<30, -12
-	}
-	x := make([]int8, p.In)
-	y := make([]int8, p.Out)
 	for _, kernel := range []string{"generic", kernelName()} {
 		b.Run(kernel, func(b *testing.B) {
 			if kernel == "generic" {
@@ -63,10 +40,7 @@ func BenchmarkLinearVGG16(b *testing.B) {
 				simdDot4 = nil
 				defer func() { simdDot4 = d }()
 			}
-			for range b.N {
-				LinearInt8(p, x, y)
-			}
-			b.ReportMetric(float64(p.In*p.Out)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+			benchLinear(b, 25088, 4096)
 		})
 	}
 }

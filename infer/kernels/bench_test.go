@@ -37,24 +37,31 @@ func BenchmarkConv2dInt8(b *testing.B) {
 		{3, 224, 64, 3}, {64, 224, 64, 3}, {128, 112, 128, 3}, {256, 56, 256, 3}, {512, 28, 512, 3}, {512, 14, 512, 3}, {256, 56, 64, 1},
 	} {
 		b.Run(fmt.Sprintf("%dx%d-%d-k%d", tc.c, tc.hw, tc.o, tc.k), func(b *testing.B) {
-			r := rand.New(rand.NewPCG(1, 2))
-			p, x := randConv(r, tc.c, tc.hw, tc.hw, tc.o, tc.k, 1, tc.k/2)
-			y := make([]int8, p.O*p.OH*p.OW)
-			var s Scratch
-			s.Reserve(p)
-			b.ResetTimer()
-			for range b.N {
-				Conv2dInt8(p, x, y, &s)
-			}
-			macs := float64(p.O*p.Taps()) * float64(p.OH*p.OW)
-			b.ReportMetric(macs*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+			benchConv(b, tc.c, tc.hw, tc.o, tc.k, 1)
 		})
 	}
 }
 
-func BenchmarkLinearInt8(b *testing.B) {
+// benchConv times one convolution of a square c×hw×hw input to o channels
+// with the kernel dispatch has chosen, reporting GMAC/s.
+func benchConv(b *testing.B, c, hw, o, k, stride int) {
 	r := rand.New(rand.NewPCG(1, 2))
-	p := &LinearParams{In: 25088, Out: 1024, OutZero: -128, ReLU: true}
+	p, x := randConv(r, c, hw, hw, o, k, stride, k/2)
+	y := make([]int8, p.O*p.OH*p.OW)
+	var s Scratch
+	s.Reserve(p)
+	b.ResetTimer()
+	for range b.N {
+		Conv2dInt8(p, x, y, &s)
+	}
+	macs := float64(p.O*p.Taps()) * float64(p.OH*p.OW)
+	b.ReportMetric(macs*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+}
+
+// benchLinear times LinearInt8 on random in→out weights, reporting GMAC/s.
+func benchLinear(b *testing.B, in, out int) {
+	r := rand.New(rand.NewPCG(1, 2))
+	p := &LinearParams{In: in, Out: out, OutZero: -128, ReLU: true}
 	p.Weight = make([]int8, p.In*p.Out)
 	for i := range p.Weight {
 		p.Weight[i] = int8(r.IntN(255) - 127)
@@ -71,3 +78,5 @@ func BenchmarkLinearInt8(b *testing.B) {
 	}
 	b.ReportMetric(float64(p.In*p.Out)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
 }
+
+func BenchmarkLinearInt8(b *testing.B) { benchLinear(b, 25088, 1024) }
