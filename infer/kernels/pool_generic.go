@@ -44,12 +44,32 @@ func maxPool2x2(p *PoolParams, x, y []int8) {
 			r0 := xc[2*oy*p.W : 2*oy*p.W+2*p.OW]
 			r1 := xc[(2*oy+1)*p.W : (2*oy+1)*p.W+2*p.OW]
 			row := yc[oy*p.OW : (oy+1)*p.OW]
-			for ox := range row {
-				row[ox] = max(r0[2*ox], r0[2*ox+1], r1[2*ox], r1[2*ox+1])
+			done := 0
+			if simdMaxPool2x2Row != nil && len(row) >= maxPoolBlock {
+				done = len(row) &^ (maxPoolBlock - 1)
+				simdMaxPool2x2Row(r0, r1, row, done)
 			}
+			maxPool2x2RowGo(r0, r1, row, done)
 		}
 	}
 }
+
+// maxPool2x2RowGo writes row[from:] = the max of each 2x2 window of the
+// row pair r0, r1.
+func maxPool2x2RowGo(r0, r1, row []int8, from int) {
+	for ox := from; ox < len(row); ox++ {
+		row[ox] = max(r0[2*ox], r0[2*ox+1], r1[2*ox], r1[2*ox+1])
+	}
+}
+
+// maxPoolBlock is the outputs one SIMD max-pool step writes: the
+// assembly handles whole blocks, the Go loop the tail.
+const maxPoolBlock = 16
+
+// simdMaxPool2x2Row, when set, writes row[:n] (n a multiple of
+// maxPoolBlock) as maxPool2x2RowGo would. Max is exact, so the SIMD path
+// equals the Go loop bit for bit.
+var simdMaxPool2x2Row func(r0, r1, row []int8, n int)
 
 // AdaptiveBin is PyTorch's adaptive-pool bin of output index i:
 // [floor(i·in/out), ceil((i+1)·in/out)). Never empty.
