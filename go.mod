@@ -9,4 +9,11 @@ require (
 	golang.org/x/sys v0.50.0
 )
 
-require github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
+require (
+	github.com/blackjack/webcam v0.6.1 // indirect
+	github.com/jonboulle/clockwork v0.5.0 // indirect
+	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
+	gocv.io/x/gocv v0.31.0 // indirect
+	periph.io/x/conn/v3 v3.7.3 // indirect
+	periph.io/x/host/v3 v3.8.5 // indirect
+)
