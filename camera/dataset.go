@@ -176,63 +176,41 @@ func (d *folderDataset) Sample(i int, dst []byte) (int, error) {
 	return d.labels[i], nil
 }
 
-// ImageToCHW resizes and crops img per spec (bilinear) and writes it as u8
-// CHW in the spec's channel order. It is the simple, allocating path for
-// datasets; the live loop has its own allocation-free one.
+// ImageToCHW resizes and crops img per spec and writes it as u8 CHW in the
+// spec's channel order: exactly what a Preprocessor makes of the same
+// picture as an RGB24 frame (the pixels an eval on a folder sees are the
+// pixels the camera loop feeds). It is the simple, allocating path for
+// datasets; the live loop keeps one Preprocessor.
 func ImageToCHW(img image.Image, in infer.Shape, spec infer.InputSpec, dst []byte) error {
-	if int64(len(dst)) != in.Elems() {
-		return fmt.Errorf("destination has %d bytes, want %d", len(dst), in.Elems())
+	f, err := imageFrame(img)
+	if err != nil {
+		return err
 	}
-	b := img.Bounds()
-	sw, sh := b.Dx(), b.Dy()
-	if sw <= 0 || sh <= 0 {
-		return errors.New("empty image")
+	p, err := NewPreprocessor(in, spec)
+	if err != nil {
+		return err
 	}
-	// The source rectangle that maps onto the input: a centre crop of the
-	// image resized so its shorter side is ResizeShorter, or all of it.
-	fx0, fy0, fw, fh := 0.0, 0.0, float64(sw), float64(sh)
-	if spec.Resize == "resize-crop" && spec.ResizeShorter > 0 {
-		scale := float64(spec.ResizeShorter) / float64(min(sw, sh))
-		fw, fh = float64(in.W)/scale, float64(in.H)/scale
-		fx0, fy0 = (float64(sw)-fw)/2, (float64(sh)-fh)/2
-	}
-	plane := in.H * in.W
-	for y := 0; y < in.H; y++ {
-		sy := fy0 + (float64(y)+0.5)*fh/float64(in.H) - 0.5
-		for x := 0; x < in.W; x++ {
-			sx := fx0 + (float64(x)+0.5)*fw/float64(in.W) - 0.5
-			r, g, bl := bilinear(img, b, sx, sy)
-			switch spec.ChannelOrder {
-			case "GRAY":
-				// ITU-R BT.601 luma, as image/color.GrayModel.
-				dst[y*in.W+x] = uint8((19595*r + 38470*g + 7471*bl + 1<<15) >> 24)
-			case "BGR":
-				dst[y*in.W+x], dst[plane+y*in.W+x], dst[2*plane+y*in.W+x] = uint8(bl>>8), uint8(g>>8), uint8(r>>8)
-			default:
-				dst[y*in.W+x], dst[plane+y*in.W+x], dst[2*plane+y*in.W+x] = uint8(r>>8), uint8(g>>8), uint8(bl>>8)
-			}
-		}
-	}
-	return nil
+	return p.Into(dst, f)
 }
 
-// bilinear samples img at (x, y) in pixel-centre coordinates; channels are
-// 16-bit.
-func bilinear(img image.Image, b image.Rectangle, x, y float64) (r, g, bl uint32) {
-	x = min(max(x, 0), float64(b.Dx()-1))
-	y = min(max(y, 0), float64(b.Dy()-1))
-	x0, y0 := int(x), int(y)
-	x1, y1 := min(x0+1, b.Dx()-1), min(y0+1, b.Dy()-1)
-	fx, fy := x-float64(x0), y-float64(y0)
-	var acc [3]float64
-	for _, p := range [4]struct {
-		x, y int
-		w    float64
-	}{{x0, y0, (1 - fx) * (1 - fy)}, {x1, y0, fx * (1 - fy)}, {x0, y1, (1 - fx) * fy}, {x1, y1, fx * fy}} {
-		cr, cg, cb, _ := img.At(b.Min.X+p.x, b.Min.Y+p.y).RGBA()
-		acc[0] += p.w * float64(cr)
-		acc[1] += p.w * float64(cg)
-		acc[2] += p.w * float64(cb)
+// imageFrame copies img into an RGB24 frame (8 bits per channel; alpha, if
+// any, is dropped after image/color's premultiplication, i.e. composited
+// over black).
+func imageFrame(img image.Image) (*Frame, error) {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	if w <= 0 || h <= 0 {
+		return nil, errors.New("empty image")
 	}
-	return uint32(acc[0] + 0.5), uint32(acc[1] + 0.5), uint32(acc[2] + 0.5)
+	if w > MaxFrameSide || h > MaxFrameSide {
+		return nil, fmt.Errorf("image of %dx%d: beyond the %d pixels per side vggedge accepts", w, h, MaxFrameSide)
+	}
+	px := make([]byte, 0, 3*w*h)
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			px = append(px, uint8(r>>8), uint8(g>>8), uint8(bl>>8))
+		}
+	}
+	return &Frame{Format: RGB24, Width: w, Height: h, Data: px, Label: -1}, nil
 }

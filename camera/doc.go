@@ -2,7 +2,53 @@
 // input: sources (V4L2, CSI, pipes, files, idx data sets), pixel formats and
 // the preprocessing into the input tensor a model's InputSpec asks for.
 //
-// This slice holds the decoder for the idx files the MNIST data set ships
-// in (LoadIDX, DecodeIDXImages, DecodeIDXLabels), used to train and to
-// evaluate models on real images.
+// The idx decoder (LoadIDX, DecodeIDXImages, DecodeIDXLabels) reads the
+// files the MNIST data set ships in, used to train, evaluate and replay
+// real images; OpenDataset serves labelled images for eval and
+// calibration.
+//
+// V4L2 cameras ("v4l2:///dev/video0", "v4l2:0", or "v4l2:" for the first)
+// are read in pure Go through github.com/blackjack/webcam: mmap streaming
+// with 3 kernel buffers, and Read always delivers the newest frame, so
+// latency never piles up. The mode is chosen per Options: YUYV or MJPEG
+// only; the smallest size at least Width×Height (else the largest); the
+// rate closest to FPS; YUYV when the camera offers it as big and as fast
+// as MJPEG and width×height×2×fps fits USB 2.0's 24.576 MB/s, else MJPEG.
+// BufferBytes reports the kernel buffers' memory for the budget check.
+//
+// OpenCV sources ("gocv:0", "gocv:/path/clip.mp4", "gocv:rtsp://…",
+// "gocv:gst:… ! appsink") need the gocv build tag and libopencv-dev
+// (gocv.io/x/gocv v0.31.0 matches Debian 12's OpenCV 4.6.0); they deliver
+// BGR24 frames from one reused Mat. The default static build answers them
+// with an error that says how to rebuild.
+//
+// Sources are opened by URI (Open), as jetson-inference's input_URI:
+// "csi://0" (the Pi camera through rpicam-vid/libcamera-vid, or a Jetson's
+// nvarguscamerasrc through gst-launch-1.0, no cgo), "v4l2:///dev/video0",
+// "pipe:CMD" (raw frames or MJPEG from a shell command's stdout, with
+// --format and --size), "file://GLOB|DIR" (JPEG/PNG files; an ImageFolder
+// directory labels frames), "idx:PATH" (MNIST idx sets), "synthetic" (a
+// moving test pattern) and "bundled:digits" (1000 MNIST test digits
+// embedded in the binary, paced like a camera). OpenDefault picks the
+// first camera that exists. Programs behind csi:// and pipe: are
+// supervised: own process group, SIGTERM then SIGKILL on Close, reaped,
+// restarted with backoff when they die; Reconnecting does the same for
+// any live source that fails. Reads reuse Frame.Data and allocate nothing
+// in the steady state (files excepted: each is decoded).
+//
+// Frames become model input through a Preprocessor (NewPreprocessor,
+// Into): any PixelFormat (YUYV, I420, NV12, MJPEG, RGB24, BGR24, GRAY) to
+// u8 CHW in the InputSpec's channel order (RGB, BGR, or BT.601 luma for
+// GRAY), resized as torchvision's Resize+CenterCrop ("resize-crop") or
+// straight ("stretch"), by area averaging where an axis shrinks 2× or more
+// and bilinearly otherwise. Only the rows and columns the resize reads are
+// colour-converted. Raw YUV is read as BT.601 limited range (the V4L2 and
+// libcamera default; Preprocessor.YUV selects BT601Full), JPEG as JFIF full
+// range. MJPEG frames go through JPEGDecoder, our own baseline decoder
+// (integer LLM IDCT, 4:4:4/4:2:2/4:2:0, restart markers, the standard
+// Huffman tables when a UVC camera leaves DHT out; progressive refused),
+// which keeps its planes between frames: the steady state allocates
+// nothing for any format. ToRGB gives a frame at full size as RGB24 (for
+// previews); ImageToCHW gives datasets' images exactly the Preprocessor's
+// pixels. Wrong-sized frames and corrupt JPEGs are errors, never panics.
 package camera
