@@ -28,6 +28,7 @@ var commands []command
 
 func init() {
 	commands = []command{
+		{"run", "classify frames from a camera, pipe, files or idx data, live", runRun},
 		{"check", "check a model against a board's memory and latency budget", runCheck},
 		{"summary", "print a model as PyTorch does, with per-layer params and MACs", runSummary},
 		{"boards", "list the board profiles and detect this board", runBoards},
@@ -111,9 +112,14 @@ func newFlags(name string, stdout io.Writer) *flag.FlagSet {
 
 // parseFlags parses and rejects stray arguments.
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	// The flag package prints the whole usage on every bad value; a bad
+	// value deserves one line, so usage is printed here for -h only.
+	usage := fs.Usage
+	fs.Usage = func() {}
+	defer func() { fs.Usage = usage }()
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
+			usage()
 			return err
 		}
 		return fmt.Errorf("%v (see vggedge %s -h)", err, fs.Name())

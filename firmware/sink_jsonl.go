@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"unicode/utf8"
+)
+
+// jsonlSink writes one JSON object per result and line:
+//
+//	{"frame":12,"ts":"2026-11-27T05:00:00.123Z","top":[{"label":"7","score":0.998}],"latency_ms":3.2,"truth":"7"}
+//
+// Lines are built with strconv.Append* into a reused buffer (no
+// encoding/json, which allocates per value) and written through a bufio
+// buffer that the sink queue flushes whenever it runs dry.
+type jsonlSink struct {
+	w      *bufio.Writer
+	closer io.Closer // nil for stdout
+	line   []byte
+}
+
+// newJSONLSink writes to w; closer, when not nil, is closed by Close
+// after the final flush.
+func newJSONLSink(w io.Writer, closer io.Closer) *jsonlSink {
+	return &jsonlSink{w: bufio.NewWriterSize(w, 64<<10), closer: closer, line: make([]byte, 0, 1024)}
+}
+
+// createJSONLSink creates (or truncates) the file at path.
+func createJSONLSink(path string) (*jsonlSink, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("output jsonl:%s: %w", path, err)
+	}
+	return newJSONLSink(f, f), nil
+}
+
+func (s *jsonlSink) Write(r *Result) error {
+	s.line = appendResultJSON(s.line[:0], r)
+	_, err := s.w.Write(s.line)
+	return err
+}
+
+func (s *jsonlSink) Flush() error { return s.w.Flush() }
+
+func (s *jsonlSink) Close() error {
+	err := s.w.Flush()
+	if s.closer != nil {
+		if cerr := s.closer.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// appendResultJSON appends r as one JSON line (with its newline).
+func appendResultJSON(b []byte, r *Result) []byte {
+	b = append(b, `{"frame":`...)
+	b = strconv.AppendUint(b, r.Frame, 10)
+	b = append(b, `,"ts":"`...)
+	b = r.Time.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	b = append(b, `","top":[`...)
+	for i, c := range r.Top {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"label":`...)
+		b = appendJSONString(b, c.Label)
+		b = append(b, `,"score":`...)
+		b = appendJSONFloat(b, float64(c.Score), -1, 32)
+		b = append(b, '}')
+	}
+	b = append(b, `],"latency_ms":`...)
+	b = appendJSONFloat(b, r.LatencyMs, 3, 64)
+	if r.Truth >= 0 {
+		b = append(b, `,"truth":`...)
+		b = appendJSONString(b, r.TruthLabel)
+	}
+	return append(b, "}\n"...)
+}
+
+// appendJSONFloat writes v with prec decimals (-1: the shortest form that
+// reads back as the same bitSize float); JSON has no NaN or infinity, so
+// those become null.
+func appendJSONFloat(b []byte, v float64, prec, bitSize int) []byte {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return append(b, "null"...)
+	}
+	if prec < 0 {
+		return strconv.AppendFloat(b, v, 'g', -1, bitSize)
+	}
+	return strconv.AppendFloat(b, v, 'f', prec, bitSize)
+}
+
+// appendJSONString writes s as a JSON string (RFC 8259 §7): quote,
+// backslash and control characters escaped, invalid UTF-8 replaced by
+// U+FFFD, everything else as is.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c < 0x20 || c == 0x7f:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, `\ufffd`...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}

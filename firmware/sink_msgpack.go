@@ -1,0 +1,191 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/vggedge/vggedge/firmware/stream"
+)
+
+// msgpackEncoder turns Results into the stream format (firmware/stream)
+// in a reused buffer: hand-encoded, 0 allocations per frame.
+type msgpackEncoder struct {
+	header []byte // the encoded header, sent first on every file/connection
+	res    stream.Result
+	buf    []byte
+}
+
+func newMsgpackEncoder(model string, labels []string, topK int) *msgpackEncoder {
+	return &msgpackEncoder{
+		header: stream.AppendHeader(nil, &stream.Header{Model: model, Labels: labels}),
+		res:    stream.Result{Top: make([]stream.Class, 0, topK)},
+		buf:    make([]byte, 0, 1024),
+	}
+}
+
+func (e *msgpackEncoder) encode(r *Result) []byte {
+	e.res.Frame, e.res.Time, e.res.LatencyMs = r.Frame, r.Time, r.LatencyMs
+	e.res.Truth = ""
+	if r.Truth >= 0 {
+		e.res.Truth = r.TruthLabel
+	}
+	e.res.Top = e.res.Top[:0]
+	for _, c := range r.Top {
+		e.res.Top = append(e.res.Top, stream.Class{Label: c.Label, Score: c.Score})
+	}
+	e.buf = stream.AppendResult(e.buf[:0], &e.res)
+	return e.buf
+}
+
+// msgpackFileSink writes the stream to a file created (or truncated) at
+// start and appended to live; readers may follow it while it grows.
+type msgpackFileSink struct {
+	enc *msgpackEncoder
+	f   *os.File
+	w   *bufio.Writer
+}
+
+func createMsgpackFileSink(path string, enc *msgpackEncoder) (*msgpackFileSink, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("output msgpack:%s: %w", path, err)
+	}
+	s := &msgpackFileSink{enc: enc, f: f, w: bufio.NewWriterSize(f, 64<<10)}
+	if _, err := s.w.Write(enc.header); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("output msgpack:%s: %w", path, err)
+	}
+	return s, nil
+}
+
+func (s *msgpackFileSink) Write(r *Result) error {
+	_, err := s.w.Write(s.enc.encode(r))
+	return err
+}
+
+func (s *msgpackFileSink) Flush() error { return s.w.Flush() }
+
+func (s *msgpackFileSink) Close() error {
+	err := s.w.Flush()
+	if cerr := s.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// msgpackNetSink sends the stream to a TCP or unix-socket listener. It
+// connects out, sends the header on every connection, and while the peer
+// is away drops results (counted) and redials with doubling backoff. It
+// never buffers more than one frame: a live stream is only worth its
+// newest results.
+type msgpackNetSink struct {
+	network, addr string
+	enc           *msgpackEncoder
+	logf          func(string, ...any)
+
+	conn     net.Conn
+	nextDial time.Time
+	backoff  time.Duration
+	now      func() time.Time
+
+	dropped atomic.Uint64 // results not sent because there was no connection
+}
+
+// Backoff between dials: the first retry is quick, a peer that stays away
+// costs one dial every maxNetBackoff.
+const (
+	minNetBackoff = 250 * time.Millisecond
+	maxNetBackoff = 10 * time.Second
+	netTimeout    = 2 * time.Second // dial and per-write deadline
+)
+
+func newMsgpackNetSink(network, addr string, enc *msgpackEncoder, logf func(string, ...any)) *msgpackNetSink {
+	s := &msgpackNetSink{network: network, addr: addr, enc: enc, logf: logf, backoff: minNetBackoff, now: time.Now}
+	s.dial() // a listener that is up at start gets every frame
+	return s
+}
+
+func (s *msgpackNetSink) name() string { return "msgpack:" + s.network + ":" + s.addr }
+
+func (s *msgpackNetSink) dial() {
+	c, err := net.DialTimeout(s.network, s.addr, netTimeout)
+	if err == nil {
+		c.SetWriteDeadline(time.Now().Add(netTimeout))
+		_, err = c.Write(s.enc.header)
+		if err != nil {
+			c.Close()
+		}
+	}
+	if err != nil {
+		if s.backoff == minNetBackoff {
+			s.logf("output %s: %v; dropping results until it is back (retrying with backoff up to %v)", s.name(), err, maxNetBackoff)
+		}
+		s.nextDial = s.now().Add(s.backoff)
+		s.backoff = min(2*s.backoff, maxNetBackoff)
+		return
+	}
+	if s.backoff > minNetBackoff {
+		s.logf("output %s: connected (%d results dropped so far)", s.name(), s.dropped.Load())
+	}
+	s.conn, s.backoff = c, minNetBackoff
+}
+
+func (s *msgpackNetSink) Write(r *Result) error {
+	if s.conn == nil && !s.now().Before(s.nextDial) {
+		s.dial()
+	}
+	if s.conn == nil {
+		s.dropped.Add(1)
+		return nil
+	}
+	s.conn.SetWriteDeadline(s.now().Add(netTimeout))
+	if _, err := s.conn.Write(s.enc.encode(r)); err != nil {
+		s.conn.Close()
+		s.conn = nil
+		s.dropped.Add(1)
+		s.logf("output %s: %v; reconnecting", s.name(), err)
+		s.backoff = minNetBackoff
+		s.nextDial = s.now().Add(s.backoff)
+		return nil
+	}
+	return nil
+}
+
+// Dropped counts results lost while disconnected; the loop adds it to
+// Stats.SinkDropped.
+func (s *msgpackNetSink) Dropped() uint64 { return s.dropped.Load() }
+
+func (s *msgpackNetSink) Close() error {
+	if s.conn == nil {
+		return nil
+	}
+	err := s.conn.Close()
+	s.conn = nil
+	return err
+}
+
+// openMsgpackSink opens "PATH", "tcp:HOST:PORT" or "unix:PATH" (what
+// follows "msgpack:" in --output).
+func openMsgpackSink(target string, enc *msgpackEncoder, logf func(string, ...any)) (Sink, error) {
+	if target == "" {
+		return nil, fmt.Errorf("output msgpack: want msgpack:PATH, msgpack:tcp:HOST:PORT or msgpack:unix:PATH")
+	}
+	if addr, ok := strings.CutPrefix(target, "tcp:"); ok {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("output msgpack:tcp:%s: want HOST:PORT (%v)", addr, err)
+		}
+		return newMsgpackNetSink("tcp", addr, enc, logf), nil
+	}
+	if path, ok := strings.CutPrefix(target, "unix:"); ok {
+		if path == "" {
+			return nil, fmt.Errorf("output msgpack:unix: want the socket's path")
+		}
+		return newMsgpackNetSink("unix", path, enc, logf), nil
+	}
+	return createMsgpackFileSink(target, enc)
+}
