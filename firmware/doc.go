@@ -2,6 +2,7 @@
 // checks, before deployment, whether a model fits a board's memory and
 // latency budget.
 //
+//	vggedge run     [--model digits] [--source URI] [--output jsonl|msgpack:…] [--http ADDR] [--gpio PIN --when L] [--max-frames N]
 //	vggedge check   --arch vgg16 --board rpi4-4g [--precision int8|fp32] [--latency 250ms | --fps 4] [--mem 300MiB] [--json]
 //	vggedge summary --arch vgg16|FILE            the model as PyTorch prints it, and a cost table
 //	vggedge boards  [--json]                     the board profiles, and the board this is
@@ -13,5 +14,7 @@
 //
 // Exit status: 0 success (check: the model fits), 1 check: the model does
 // not fit, 2 bad input (unknown board, malformed architecture file,
-// impossible sizes, bad flags), with a one-line message on stderr.
+// impossible sizes, bad flags), with a one-line message on stderr. run
+// exits 0 when its source ends, --max-frames is reached or a signal stops
+// it, and 1 when the source or an output fails for good mid-run.
 package main
