@@ -518,11 +518,12 @@ func TestSoak(t *testing.T) {
 		goroutines int
 		mallocs    uint64
 		frames     uint64
+		heap       uint64 // live heap objects: a leak shows here before RSS
 	}
 	take := func() sample {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		return sample{rss: vmRSS(t), goroutines: runtime.NumGoroutine(), mallocs: ms.Mallocs, frames: l.frames.Load()}
+		return sample{rss: vmRSS(t), goroutines: runtime.NumGoroutine(), mallocs: ms.Mallocs, frames: l.frames.Load(), heap: ms.HeapObjects}
 	}
 	start := time.Now()
 	time.Sleep(every)
@@ -533,8 +534,8 @@ func TestSoak(t *testing.T) {
 		time.Sleep(every)
 		s := take()
 		perFrame := float64(s.mallocs-prev.mallocs) / float64(max(s.frames-prev.frames, 1))
-		t.Logf("%v: %d frames (+%d), RSS %.1f MiB (%+.2f MiB), %d goroutines, %.4f allocs/frame",
-			time.Since(start).Round(time.Second), s.frames, s.frames-prev.frames, float64(s.rss)/(1<<20), float64(s.rss-base.rss)/(1<<20), s.goroutines, perFrame)
+		t.Logf("%v: %d frames (+%d), RSS %.1f MiB (%+.2f MiB), %d heap objects, %d goroutines, %.4f allocs/frame",
+			time.Since(start).Round(time.Second), s.frames, s.frames-prev.frames, float64(s.rss)/(1<<20), float64(s.rss-base.rss)/(1<<20), s.heap, s.goroutines, perFrame)
 		if s.rss-base.rss > 4<<20 {
 			t.Errorf("RSS grew %.1f MiB since warm-up", float64(s.rss-base.rss)/(1<<20))
 		}
