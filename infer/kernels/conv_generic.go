@@ -32,10 +32,15 @@ type Scratch struct {
 	patch []int8
 	acc   []int32
 	simd  simdScratch // the SIMD kernel's buffers (dispatch.go)
+	wino  winoScratch // the Winograd path's (winograd_generic.go)
 }
 
 // Reserve grows s to what p needs.
 func (s *Scratch) Reserve(p *Conv2dParams) {
+	if useWinograd(p) {
+		s.wino.reserve(p)
+		return
+	}
 	rows, cols := bandOf(p)
 	patch := 0
 	if !direct(p) {
@@ -88,9 +93,11 @@ func conv2d(p *Conv2dParams, x, y8 []int8, yf []float32, s *Scratch) {
 	s.Reserve(p)
 	hw := p.H * p.W
 	x = x[:p.C*hw]
-	g := gemm{w: p.Weight, bias: p.Bias, taps: p.Taps(), plane: p.OH * p.OW,
-		mult: p.Mult, shift: p.Shift, zero: p.OutZero, relu: p.ReLU,
-		inScale: p.InScale, wScale: p.WScale, y8: y8, yf: yf}
+	g := newGemm(p, y8, yf)
+	if useWinograd(p) {
+		convWinograd(p, x, &g, &s.wino)
+		return
+	}
 	g.simd = s.simd.prepare(&g)
 	rows, cols := bandOf(p)
 	yBegin, yEnd := 0, p.OH
@@ -114,6 +121,13 @@ func conv2d(p *Conv2dParams, x, y8 []int8, yf []float32, s *Scratch) {
 			g.run(patch, r*c, r*c, oy0*p.OW+ox0, s.acc)
 		}
 	}
+}
+
+// newGemm is p's gemm writing to y8 or yf.
+func newGemm(p *Conv2dParams, y8 []int8, yf []float32) gemm {
+	return gemm{w: p.Weight, bias: p.Bias, taps: p.Taps(), plane: p.OH * p.OW,
+		mult: p.Mult, shift: p.Shift, zero: p.OutZero, relu: p.ReLU,
+		inScale: p.InScale, wScale: p.WScale, y8: y8, yf: yf}
 }
 
 // im2row writes patch[t·n + rr·cols + k] = x at tap t of output pixel

@@ -1,5 +1,11 @@
 package kernels
 
 // Describe names the convolution kernel this CPU runs ("generic" without
-// SIMD), for `vggedge info` and `vggedge bench`.
-func Describe() string { return kernelName() }
+// SIMD), for `vggedge info` and `vggedge bench`; "+winograd" when 3×3
+// stride-1 layers take the Winograd path.
+func Describe() string {
+	if simdGemm != nil && simdGemm.winograd {
+		return kernelName() + "+winograd"
+	}
+	return kernelName()
+}

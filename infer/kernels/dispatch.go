@@ -18,6 +18,9 @@ type simdKernel struct {
 	pack func(s *simdScratch, w []int8, O, T int)
 	// band is gemm.run of s.g, with s.g's weights packed in s.
 	band func(s *simdScratch, src []int8, ld, n, col0 int)
+	// winograd sends 3×3 stride-1 convolutions that fit to the Winograd
+	// path (winograd_generic.go) instead of band.
+	winograd bool
 }
 
 // simdGemm is the convolution kernel in use, nil for the generic one.

@@ -3,7 +3,8 @@
 // with int32 accumulation and TFLite/gemmlowp requantization.
 //
 // The generic Go kernels in this package are the reference: every SIMD
-// kernel (NEON SDOT and SMULL, AVX2, AVX-512 VNNI) must produce exactly the same bits. The arithmetic is
+// kernel (NEON SDOT and SMULL, NEON Winograd, AVX2, AVX-512 VNNI) must
+// produce exactly the same bits. The arithmetic is
 // therefore defined here once, precisely:
 //
 // # Convolution and Linear
@@ -24,6 +25,19 @@
 //     InScale * WScale[o] is one float32 multiplication (rounded to float32)
 //     and float32(acc) is the round-to-nearest-even conversion of the int32.
 //     There is no other rounding step and no fused multiply-add.
+//
+// # Winograd
+//
+// On cores without dotprod (cpu.ARM64.HasASIMDDP false: Cortex-A53, A57,
+// A72, Carmel), 3×3 stride-1 convolutions with 16 ≤ C ≤ 3640 and an
+// output of at least 2×2 take Winograd F(2×2, 3×3) with int16 transforms
+// and int16×int16→int32 SMLAL (winograd_generic.go): 16 multiplications
+// per 2×2 outputs instead of 36. It is exact, not an approximation: the
+// transformed weights are 4× the textbook ones so that everything stays
+// integer, the int32 sums equal 4·acc mod 2³² with |4·acc| < 2³¹, and a
+// shift by 2 gives the direct kernel's accumulator bit for bit before the
+// same requantization. PrepareConv transforms a layer's weights once
+// (Conv2dParams.Prepared); without it every call transforms them again.
 //
 // # Pooling and ReLU
 //

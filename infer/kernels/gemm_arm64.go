@@ -27,7 +27,8 @@ import (
 //   - sdotBlock8, dotprod cores (Cortex-A76, A78AE): 8 channels × 8 pixels,
 //     SDOT by element (four pixels' 4-tap groups times one channel's 4
 //     weights), 1024 MACs per 64 SDOTs and 16 loads;
-//   - mullBlock4, others (A53, A57, A72, Carmel): 4 channels × 8 pixels,
+//   - mullBlock4, others (A53, A57, A72, Carmel), for the layers that
+//     do not take the Winograd path (winograd_generic.go): 4 channels × 8 pixels,
 //     SMULL + SMLAL pairs summed in int16, SADALP into int32. The int16 sum
 //     of two products is exact only while no weight is −128 (2·128·128
 //     overflows); pack checks the layer's weights once per call and picks
@@ -44,7 +45,9 @@ var neonDot, neonMull simdKernel
 
 func init() {
 	neonDot = simdKernel{name: "neon-sdot", reserve: reserveNEON, pack: packNEON, band: bandNEON}
-	neonMull = simdKernel{name: "neon-smull", reserve: reserveNEON, pack: packNEON, band: bandNEON}
+	// Without dotprod, 3×3 stride-1 layers take Winograd F(2,3) with
+	// int16 SMLAL (winograd_generic.go): 2.25× fewer multiplications.
+	neonMull = simdKernel{name: "neon-smull", reserve: reserveNEON, pack: packNEON, band: bandNEON, winograd: true}
 	// GODEBUG=cpu.asimddp=off clears HasASIMDDP: the SMULL path.
 	switch {
 	case cpu.ARM64.HasASIMDDP:

@@ -31,6 +31,12 @@ type Conv2dParams struct {
 	// so that each builds only its own part of the im2row patch. The
 	// output slice is still the whole O×OH×OW tensor.
 	RowsBegin, RowsEnd int
+
+	// Prepared, when not nil, is PrepareConv(p): the weights transformed
+	// once for the kernel this CPU runs (the Winograd path's U). It is
+	// used only while it was made from this Weight slice; without it that
+	// kernel transforms the weights on every call.
+	Prepared *WinogradWeights
 }
 
 // Taps is the accumulation length of one output: C·KH·KW.
