@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/vggedge/vggedge/boards"
 	"github.com/vggedge/vggedge/infer"
+	"github.com/vggedge/vggedge/infer/models"
 )
 
 func runCheck(args []string, stdout io.Writer) (int, error) {
@@ -24,6 +26,7 @@ func runCheck(args []string, stdout io.Writer) (int, error) {
 	mem := fs.String("mem", "", "memory budget for vggedge, e.g. 300MiB (default: the board's RAM minus its OS reserve)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	profile := fs.String("profile", "", "a profile measured by vggedge bench --save-profile, instead of the board's seeded throughput")
+	compare := fs.String("compare", "", "a second model (file, embedded name or architecture) to check side by side; exit 0 only when both fit")
 	if err := parseFlags(fs, args); err != nil {
 		return exitBadInput, err
 	}
@@ -79,6 +82,28 @@ func runCheck(args []string, stdout io.Writer) (int, error) {
 	if err != nil {
 		return exitBadInput, err
 	}
+	if *compare != "" {
+		m2, err := compareModel(*compare)
+		if err != nil {
+			return exitBadInput, fmt.Errorf("--compare: %w", err)
+		}
+		r2, err := boards.Check(m2, b, budget)
+		if err != nil {
+			return exitBadInput, fmt.Errorf("--compare %s: %w", *compare, err)
+		}
+		if *asJSON {
+			err = writeCompareJSON(stdout, r, r2)
+		} else {
+			err = writeCompareText(stdout, r, r2)
+		}
+		if err != nil {
+			return exitBadInput, err
+		}
+		if !r.Fits || !r2.Fits {
+			return exitNotFit, nil
+		}
+		return exitOK, nil
+	}
 	if *asJSON {
 		err = writeCheckJSON(stdout, r)
 	} else {
@@ -120,6 +145,8 @@ type checkLayerJSON struct {
 	WeightBytes     int64   `json:"weight_bytes"`
 	EstimatedMs     float64 `json:"estimated_ms"`
 	Bound           string  `json:"bound"`
+	// Role marks layers vggedge reduce inserted (reduce, low-rank, restore).
+	Role string `json:"role,omitempty"`
 }
 
 type checkJSON struct {
@@ -154,6 +181,12 @@ type checkJSON struct {
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
 
 func writeCheckJSON(w io.Writer, r *boards.Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(checkReportJSON(r))
+}
+
+func checkReportJSON(r *boards.Report) checkJSON {
 	c := r.Cost
 	j := checkJSON{
 		Arch: r.Model.Name, Board: r.Board.ID, Input: c.Input.Dims(), Precision: string(c.Precision),
@@ -177,12 +210,10 @@ func writeCheckJSON(w io.Writer, r *boards.Report) error {
 		j.Layers = append(j.Layers, checkLayerJSON{
 			Name: lc.Name, Kind: string(lc.Kind), OutShape: lc.Out.Dims(), Params: lc.Params, Weights: lc.Weights,
 			MACs: lc.MACs, ActivationBytes: lc.Out.Elems() * c.Precision.ElemBytes(), WeightBytes: lc.WeightBytes(c.Precision),
-			EstimatedMs: round3(e.Ms), Bound: e.Bound,
+			EstimatedMs: round3(e.Ms), Bound: e.Bound, Role: string(r.Model.Layers[i].Role),
 		})
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(j)
+	return j
 }
 
 func estimateNote(r *boards.Report) string {
@@ -200,7 +231,7 @@ func writeCheckText(w io.Writer, r *boards.Report) error {
 	tab.add("layer", "kind", "output", "params", "MACs", "weight B", "activation B", "est ms")
 	for i, lc := range c.Layers {
 		e := r.Estimate.Layers[i]
-		tab.add(lc.Name, string(lc.Kind), lc.Out.String(), dash(lc.Params), dash(lc.MACs),
+		tab.add(lc.Name+roleMark(r.Model.Layers[i].Role), string(lc.Kind), lc.Out.String(), dash(lc.Params), dash(lc.MACs),
 			dash(lc.WeightBytes(c.Precision)), infer.Group(lc.Out.Elems()*c.Precision.ElemBytes()), fmt.Sprintf("%.2f", e.Ms))
 	}
 	if err := tab.write(&sb); err != nil {
@@ -242,4 +273,98 @@ func dash(n int64) string {
 	return infer.Group(n)
 }
 
+// kib is mib for sizes that may be small.
+func kib(n int64) string {
+	if n < 1<<20 {
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return mib(n)
+}
+
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// roleMark tags a layer vggedge reduce inserted.
+func roleMark(role infer.Role) string {
+	if role == "" {
+		return ""
+	}
+	return " [" + string(role) + "]"
+}
+
+// compareModel is --compare's model: a model file or embedded model, else
+// a built-in architecture or architecture file.
+func compareModel(name string) (*infer.Model, error) {
+	mf := modelFlags{model: name}
+	if _, ok, _ := models.Open(name); !ok {
+		if _, err := os.Stat(name); err != nil || strings.HasSuffix(strings.ToLower(name), ".json") {
+			mf = modelFlags{arch: name}
+		}
+	}
+	return mf.build()
+}
+
+// writeCompareText puts two checks side by side: the totals, the ratio of
+// the second to the first, and each verdict with its reasons.
+func writeCompareText(w io.Writer, a, b *boards.Report) error {
+	var sb strings.Builder
+	ca, cb := a.Cost, b.Cost
+	fmt.Fprintf(&sb, "%s vs %s on %s (%s), %s\n\n", a.Model.Name, b.Model.Name, a.Board.ID, a.Board.Name, ca.Precision)
+	ratio := func(x, y int64) string {
+		if x == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.3f", float64(y)/float64(x))
+	}
+	tab := table{leftCols: 1}
+	tab.add("", a.Model.Name, b.Model.Name, "ratio")
+	row := func(what string, x, y int64, format func(int64) string) {
+		tab.add(what, format(x), format(y), ratio(x, y))
+	}
+	row("params", ca.Params, cb.Params, infer.Group)
+	row("weights (no bias)", ca.Weights, cb.Weights, infer.Group)
+	row("MACs", ca.MACs, cb.MACs, infer.Group)
+	row("weight memory", ca.WeightBytes, cb.WeightBytes, kib)
+	row("activations", ca.PeakActivationBytes, cb.PeakActivationBytes, kib)
+	row("peak memory", a.PeakMemory, b.PeakMemory, mib)
+	tab.add("available", mib(a.Available), mib(b.Available), "")
+	tab.add("estimated latency", fmt.Sprintf("%.2f ms", a.Estimate.TotalMs), fmt.Sprintf("%.2f ms", b.Estimate.TotalMs),
+		fmt.Sprintf("%.3f", b.Estimate.TotalMs/max(a.Estimate.TotalMs, 1e-9)))
+	tab.add("inserted 1x1 layers", fmt.Sprint(countRoles(a.Model)), fmt.Sprint(countRoles(b.Model)), "")
+	verdict := func(r *boards.Report) string {
+		if r.Fits {
+			return "FITS"
+		}
+		return "DOES NOT FIT"
+	}
+	tab.add("verdict", verdict(a), verdict(b), "")
+	if err := tab.write(&sb); err != nil {
+		return err
+	}
+	for _, r := range []*boards.Report{a, b} {
+		fmt.Fprintf(&sb, "\n%s: %s %s\n", r.Model.Name, verdict(r), r.Board.ID)
+		for _, s := range r.Reasons {
+			fmt.Fprintf(&sb, "  - %s\n", s)
+		}
+	}
+	_, err := io.WriteString(w, sb.String())
+	return err
+}
+
+func countRoles(m *infer.Model) int {
+	n := 0
+	for _, l := range m.Layers {
+		if l.Role != "" {
+			n++
+		}
+	}
+	return n
+}
+
+func writeCompareJSON(w io.Writer, a, b *boards.Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(struct {
+		Models []checkJSON `json:"models"`
+		Fits   bool        `json:"fits"`
+	}{[]checkJSON{checkReportJSON(a), checkReportJSON(b)}, a.Fits && b.Fits})
+}

@@ -33,6 +33,7 @@ func init() {
 		{"summary", "print a model as PyTorch does, with per-layer params and MACs", runSummary},
 		{"boards", "list the board profiles and detect this board", runBoards},
 		{"quantize", "turn float weights into a calibrated int8 model file", runQuantize},
+		{"reduce", "slim a model with 1x1 channel-reduction layers fitted on calibration data", runReduce},
 		{"eval", "measure a model's top-1 and top-5 accuracy on labelled images", runEval},
 		{"info", "print a model file's summary, input spec and provenance", runInfo},
 		{"train", "train a small float model on idx data (the digits demo)", runTrain},

@@ -41,7 +41,9 @@ type LayerCost struct {
 	// Weights is kH·kW·Cin·Cout (in·out for Linear): the formula as usually
 	// quoted, without bias.
 	Weights int64
-	// MACs is Cin·Cout·kH·kW·Hout·Wout (in·out for Linear); 0 for the rest.
+	// MACs is Cin·Cout·kH·kW·Hout·Wout (in·out for Linear; 2·C·r for
+	// SqueezeExcite, whose weights are also 2·C·r and params 2·C·r + r + C);
+	// 0 for the rest.
 	MACs int64
 	// OutputBytes is the output tensor at the costed precision; 0 when the
 	// layer works in place.
@@ -135,6 +137,18 @@ func (m *Model) Cost(p Precision) (*Cost, error) {
 			lc.WeightBytesInt8 = lc.Weights + 8*int64(l.Out)
 			lc.WeightBytesFP32 = 4 * (lc.Params)
 			lc.Op = "linear"
+		case SqueezeExcite:
+			// Two 1x1 convolutions on the pooled 1x1 map: C·r + r·C
+			// weights, r + C biases. The C·H·W multiplies that scale the
+			// input by the gates are not counted as MACs (nor are the
+			// pool's adds): they are element-wise, like ReLU.
+			c, r := int64(in.C), int64(l.Out)
+			lc.Weights = 2 * c * r
+			lc.MACs = lc.Weights
+			lc.Params = lc.Weights + r + c
+			lc.WeightBytesInt8 = 4 * lc.Params // the excitation runs in float32 in int8 models too
+			lc.WeightBytesFP32 = 4 * lc.Params
+			lc.Op = "conv1x1"
 		case BatchNorm2d:
 			lc.Params = 2 * int64(in.C)
 		case MaxPool2d, AdaptiveAvgPool2d:

@@ -81,6 +81,8 @@ func (m *Model) forwardFloat(x []float32, trace bool, ops floatOps) ([]float32, 
 			y = adaptiveAvgPoolFloat(in, out, cur)
 		case Linear:
 			y = ops.linear(l, cur)
+		case SqueezeExcite:
+			y = squeezeExciteFloat(l, in, cur)
 		case Flatten, Dropout:
 			// Flatten only changes the shape: CHW data is already the
 			// flattened vector. Dropout is the identity at inference. Copy
@@ -122,6 +124,10 @@ func (m *Model) checkRunnable(shapes []Shape) error {
 			}
 		case BatchNorm2d:
 			err = checkBatchNorm(l)
+		case SqueezeExcite:
+			if l.Weight == nil || l.BiasData == nil || l.Weight2 == nil || l.Bias2 == nil {
+				err = errors.New("no weights (the model carries only its architecture)")
+			}
 		}
 		if err == nil && shapes[i].Elems() > math.MaxInt {
 			err = fmt.Errorf("output %v: too large for this platform", shapes[i])

@@ -16,10 +16,15 @@ const (
 	Flatten           Kind = "flatten"
 	Linear            Kind = "linear"
 	Dropout           Kind = "dropout"
+	// SqueezeExcite is squeeze-and-excitation channel attention (Hu et
+	// al. 2018): global average pool → 1x1 conv C→r → ReLU → 1x1 conv r→C
+	// → sigmoid → each channel of the input scaled by its gate. In is C,
+	// Out the reduced width r; it keeps its input's shape.
+	SqueezeExcite Kind = "squeezeexcite"
 )
 
 // Kinds lists every kind, in the order the architecture file documents them.
-var Kinds = []Kind{Conv2d, BatchNorm2d, ReLU, MaxPool2d, AdaptiveAvgPool2d, Flatten, Linear, Dropout}
+var Kinds = []Kind{Conv2d, BatchNorm2d, ReLU, MaxPool2d, AdaptiveAvgPool2d, Flatten, Linear, Dropout, SqueezeExcite}
 
 // Shape is a C×H×W activation (batch 1). A flattened vector of n features
 // is n×1×1.
@@ -59,17 +64,43 @@ type Layer struct {
 	// it runs and is costed but is not printed.
 	Functional bool
 
+	// Role marks a layer that vggedge reduce inserted (RoleReduce,
+	// RoleLowRank, RoleRestore); "" for the model's own layers. summary
+	// marks them and the model file keeps them.
+	Role Role
+
 	// Parameters, present when the model carries weights (nil when it is
 	// only costed). Conv2d weights are OIHW, Linear weights [Out][In].
 	Weight, BiasData       []float32
 	Gamma, Beta, Mean, Var []float32 // BatchNorm2d
+	// SqueezeExcite: Weight [r][C] and BiasData [r] are the squeeze 1x1,
+	// Weight2 [C][r] and Bias2 [C] the excitation 1x1 (both always have a
+	// bias).
+	Weight2, Bias2 []float32
 }
+
+// Role says why vggedge reduce inserted a layer.
+type Role string
+
+// The roles of inserted layers.
+const (
+	// RoleReduce is a 1x1 convolution C→r before the classifier, from the
+	// principal components of the last feature map.
+	RoleReduce Role = "reduce"
+	// RoleLowRank is a convolution's Cin→r half (its kernel, r filters).
+	RoleLowRank Role = "low-rank"
+	// RoleRestore is the 1x1 convolution r→Cout after a low-rank one.
+	RoleRestore Role = "restore"
+)
+
+// Roles lists the roles a model file may carry.
+var Roles = []Role{RoleReduce, RoleLowRank, RoleRestore}
 
 // inPlace reports whether the layer writes its output over its input, so it
 // needs no buffer of its own.
 func (l *Layer) inPlace() bool {
 	switch l.Kind {
-	case ReLU, Dropout, Flatten, BatchNorm2d:
+	case ReLU, Dropout, Flatten, BatchNorm2d, SqueezeExcite:
 		return true
 	}
 	return false
@@ -137,6 +168,14 @@ func (l *Layer) outShape(in Shape) (Shape, error) {
 			return Shape{}, fmt.Errorf("output_size (%d, %d): must be positive", l.OutH, l.OutW)
 		}
 		return Shape{in.C, l.OutH, l.OutW}, nil
+	case SqueezeExcite:
+		if l.Out <= 0 {
+			return Shape{}, fmt.Errorf("reduced width %d: must be positive", l.Out)
+		}
+		if l.In != 0 && l.In != in.C {
+			return Shape{}, fmt.Errorf("channels %d, but its input has %d channels (%v)", l.In, in.C, in)
+		}
+		return in, nil
 	case Linear:
 		if l.Out <= 0 {
 			return Shape{}, fmt.Errorf("out_features %d: must be positive", l.Out)

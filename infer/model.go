@@ -65,7 +65,7 @@ func (m *Model) Resolve() ([]Shape, error) {
 			return nil, &LayerError{Index: i, Name: l.Name, Kind: l.Kind, Err: err}
 		}
 		switch l.Kind {
-		case Conv2d, BatchNorm2d:
+		case Conv2d, BatchNorm2d, SqueezeExcite:
 			l.In = cur.C
 		case Linear:
 			l.In = int(cur.Elems())
@@ -113,6 +113,17 @@ func (l *Layer) checkParams(in Shape) error {
 			return fmt.Errorf("bias values given but bias=false")
 		}
 		return want("bias", l.BiasData, int64(l.Out))
+	case SqueezeExcite:
+		c, r := int64(in.C), int64(l.Out)
+		for _, f := range []struct {
+			name string
+			v    []float32
+			n    int64
+		}{{"weight", l.Weight, r * c}, {"bias", l.BiasData, r}, {"weight2", l.Weight2, c * r}, {"bias2", l.Bias2, c}} {
+			if err := want(f.name, f.v, f.n); err != nil {
+				return err
+			}
+		}
 	case BatchNorm2d:
 		for _, f := range []struct {
 			name string
@@ -141,6 +152,10 @@ func (m *Model) HasWeights() bool {
 			}
 		case BatchNorm2d:
 			if l.Gamma == nil || l.Beta == nil || l.Mean == nil || l.Var == nil {
+				return false
+			}
+		case SqueezeExcite:
+			if l.Weight == nil || l.BiasData == nil || l.Weight2 == nil || l.Bias2 == nil {
 				return false
 			}
 		}

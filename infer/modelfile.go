@@ -60,11 +60,20 @@ import (
 //	float:  p, eps (float64); functional (bool);
 //	        bias: a bool (always written for conv2d and linear), or the
 //	              bias values as a bin of float32, which means bias=true;
-//	        weight, gamma, beta, mean, var: bin of float32
+//	        weight, gamma, beta, mean, var, weight2, bias2: bin of float32
+//	        (weight2 and bias2: a squeezeexcite's second 1x1);
+//	        role (str)
 //	int8:   relu, logits (bool); in_scale, out_scale (float32);
 //	        in_zero, out_zero (int);
 //	        weight: bin of int8; bias: bin of int32; w_scale: bin of float32;
-//	        mult, shift: bin of int32; pad_value: bin of int8
+//	        mult, shift: bin of int32; pad_value: bin of int8;
+//	        se_weight, se_bias, se_weight2, se_bias2: bin of float32 (a
+//	        squeezeexcite's float excitation); role (str)
+//
+// "role" marks a layer vggedge reduce inserted: "reduce", "low-rank" or
+// "restore" (see Role). Role and the squeezeexcite kind were added within
+// version 1: an older reader skips "role" (a reduced model is an ordinary
+// sequential model) and rejects the unknown kind by name.
 //
 // Tensors are msgpack bin in the layout of the Go field (Conv2d weights
 // OIHW, Linear [Out][In]): int8 as raw bytes, float32 and int32
@@ -394,7 +403,7 @@ func (d *fileDecoder) floatModel() (*Model, error) {
 }
 
 var floatLayerFields = []string{"name", "kind", "in", "out", "kh", "kw", "stride", "pad", "out_h", "out_w",
-	"p", "eps", "functional", "bias", "weight", "gamma", "beta", "mean", "var"}
+	"p", "eps", "functional", "bias", "weight", "gamma", "beta", "mean", "var", "weight2", "bias2", "role"}
 
 func (d *fileDecoder) floatLayer(l *Layer) error {
 	n, err := d.mapLen()
@@ -436,6 +445,14 @@ func (d *fileDecoder) floatLayer(l *Layer) error {
 			l.Mean, err = d.float32s()
 		case "var":
 			l.Var, err = d.float32s()
+		case "weight2":
+			l.Weight2, err = d.float32s()
+		case "bias2":
+			l.Bias2, err = d.float32s()
+		case "role":
+			var v string
+			v, err = d.str(maxNameLen)
+			l.Role = Role(v)
 		default:
 			err = d.skip()
 		}
@@ -540,7 +557,8 @@ func (d *fileDecoder) int8Model() (*QModel, error) {
 
 var int8LayerFields = []string{"name", "kind", "in", "out", "kh", "kw", "stride", "pad", "out_h", "out_w",
 	"relu", "logits", "in_scale", "out_scale", "in_zero", "out_zero",
-	"weight", "bias", "w_scale", "mult", "shift", "pad_value"}
+	"weight", "bias", "w_scale", "mult", "shift", "pad_value",
+	"se_weight", "se_bias", "se_weight2", "se_bias2", "role"}
 
 func (d *fileDecoder) int8Layer(l *QLayer) error {
 	n, err := d.mapLen()
@@ -587,6 +605,18 @@ func (d *fileDecoder) int8Layer(l *QLayer) error {
 			l.Shift, err = d.int32s()
 		case "w_scale":
 			l.WScale, err = d.float32s()
+		case "se_weight":
+			l.SEWeight, err = d.float32s()
+		case "se_bias":
+			l.SEBias, err = d.float32s()
+		case "se_weight2":
+			l.SEWeight2, err = d.float32s()
+		case "se_bias2":
+			l.SEBias2, err = d.float32s()
+		case "role":
+			var v string
+			v, err = d.str(maxNameLen)
+			l.Role = Role(v)
 		default:
 			err = d.skip()
 		}
@@ -1263,17 +1293,28 @@ func validateFloat(m *Model) (Shape, error) {
 		if !isFinite64(l.P) || !isFinite64(l.Eps) {
 			return Shape{}, fail(fmt.Errorf("p %g, eps %g: must be finite", l.P, l.Eps))
 		}
+		if err := checkRole(l.Role); err != nil {
+			return Shape{}, fail(err)
+		}
 		tensors := []struct {
 			key string
 			v   []float32
-		}{{"weight", l.Weight}, {"bias", l.BiasData}, {"gamma", l.Gamma}, {"beta", l.Beta}, {"mean", l.Mean}, {"var", l.Var}}
+		}{{"weight", l.Weight}, {"bias", l.BiasData}, {"gamma", l.Gamma}, {"beta", l.Beta}, {"mean", l.Mean}, {"var", l.Var},
+			{"weight2", l.Weight2}, {"bias2", l.Bias2}}
 		for _, t := range tensors {
 			if t.v == nil {
 				continue
 			}
 			hasParams = true
-			ok := (t.key == "weight" || t.key == "bias") && (l.Kind == Conv2d || l.Kind == Linear) ||
-				t.key != "weight" && t.key != "bias" && l.Kind == BatchNorm2d
+			var ok bool
+			switch t.key {
+			case "weight", "bias":
+				ok = l.Kind == Conv2d || l.Kind == Linear || l.Kind == SqueezeExcite
+			case "weight2", "bias2":
+				ok = l.Kind == SqueezeExcite
+			default:
+				ok = l.Kind == BatchNorm2d
+			}
 			if !ok {
 				return Shape{}, fail(fmt.Errorf("%s: a %s layer has no such parameter", t.key, display(string(l.Kind))))
 			}
@@ -1298,6 +1339,14 @@ func validateFloat(m *Model) (Shape, error) {
 	return shapes[len(shapes)-1], nil
 }
 
+// checkRole accepts "" and the roles of Roles.
+func checkRole(r Role) error {
+	if r == "" || slices.Contains(Roles, r) {
+		return nil
+	}
+	return fmt.Errorf("role %s: want one of %v or none", display(string(r)), Roles)
+}
+
 func isFinite64(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
 // validateInt8 checks an int8 model and returns its output shape: Validate,
@@ -1318,6 +1367,9 @@ func validateInt8(q *QModel) (Shape, error) {
 		}
 		if !finite(l.InScale) || !finite(l.OutScale) {
 			return Shape{}, fail(fmt.Errorf("in_scale %g, out_scale %g: must be finite", l.InScale, l.OutScale))
+		}
+		if err := checkRole(l.Role); err != nil {
+			return Shape{}, fail(err)
 		}
 		weighted := l.Kind == Conv2d || l.Kind == Linear
 		for _, t := range []struct {
@@ -1736,10 +1788,14 @@ func (e *fileEncoder) floatLayer(l *Layer) []field {
 	for _, t := range []struct {
 		key string
 		v   []float32
-	}{{"weight", l.Weight}, {"gamma", l.Gamma}, {"beta", l.Beta}, {"mean", l.Mean}, {"var", l.Var}} {
+	}{{"weight", l.Weight}, {"gamma", l.Gamma}, {"beta", l.Beta}, {"mean", l.Mean}, {"var", l.Var},
+		{"weight2", l.Weight2}, {"bias2", l.Bias2}} {
 		if t.v != nil {
 			fs = append(fs, field{t.key, e.f32s(t.v)})
 		}
+	}
+	if l.Role != "" {
+		fs = append(fs, field{"role", e.str(string(l.Role))})
 	}
 	return fs
 }
@@ -1782,6 +1838,17 @@ func (e *fileEncoder) int8Layer(l *QLayer) []field {
 	}
 	if l.PadValue != nil {
 		fs = append(fs, field{"pad_value", e.i8s(l.PadValue)})
+	}
+	for _, t := range []struct {
+		key string
+		v   []float32
+	}{{"se_weight", l.SEWeight}, {"se_bias", l.SEBias}, {"se_weight2", l.SEWeight2}, {"se_bias2", l.SEBias2}} {
+		if t.v != nil {
+			fs = append(fs, field{t.key, e.f32s(t.v)})
+		}
+	}
+	if l.Role != "" {
+		fs = append(fs, field{"role", e.str(string(l.Role))})
 	}
 	return fs
 }

@@ -33,6 +33,7 @@ func FuzzDecodeFile(f *testing.F) {
 		{Float: smallNet(5)},
 		{Int8: q},
 		{Float: arch},
+		{Float: seNet(2)}, // squeeze-excite, stride-2 1x1
 	} {
 		f.Add(encode(f, file))
 	}

@@ -34,6 +34,9 @@ func (l *Layer) Module() string {
 		return fmt.Sprintf("Linear(in_features=%d, out_features=%d, bias=%s)", l.In, l.Out, pyBool(l.Bias))
 	case Dropout:
 		return fmt.Sprintf("Dropout(p=%s, inplace=False)", pyFloat(l.P))
+	case SqueezeExcite:
+		// torchvision.ops.SqueezeExcitation's arguments.
+		return fmt.Sprintf("SqueezeExcitation(input_channels=%d, squeeze_channels=%d)", l.In, l.Out)
 	}
 	return string(l.Kind)
 }
@@ -101,10 +104,14 @@ func (m *Model) PrintTorch(w io.Writer) error {
 			}
 			open = sec
 		}
+		mark := ""
+		if l.Role != "" {
+			mark = "  # inserted by vggedge reduce: " + string(l.Role)
+		}
 		if sec == "" {
-			fmt.Fprintf(&b, "  (%s): %s\n", idx, l.Module())
+			fmt.Fprintf(&b, "  (%s): %s%s\n", idx, l.Module(), mark)
 		} else {
-			fmt.Fprintf(&b, "    (%s): %s\n", idx, l.Module())
+			fmt.Fprintf(&b, "    (%s): %s%s\n", idx, l.Module(), mark)
 		}
 	}
 	if open != "" {
@@ -142,10 +149,15 @@ func (m *Model) PrintTable(w io.Writer, c *Cost) error {
 	fmt.Fprintf(&b, "%-40s %-22s %15s %20s\n", "Layer (type)", "Output Shape", "Param #", "MACs")
 	b.WriteString(rule + "\n")
 	flat := false // after Flatten or Linear, tensors are [1, n] as in PyTorch
+	inserted := 0
 	for i := range c.Layers {
 		lc := &c.Layers[i]
 		l := &m.Layers[i]
 		name := fmt.Sprintf("%s (%s)", l.Name, l.TypeName())
+		if l.Role != "" {
+			name += " *"
+			inserted++
+		}
 		switch l.Kind {
 		case Linear, Flatten:
 			flat = true
@@ -166,6 +178,9 @@ func (m *Model) PrintTable(w io.Writer, c *Cost) error {
 		fmt.Fprintf(&b, "%-40s %-22s %15s %20s\n", name, out, params, macs)
 	}
 	b.WriteString(rule + "\n")
+	if inserted > 0 {
+		fmt.Fprintf(&b, "* %d layers inserted by vggedge reduce (1x1 channel reductions and the low-rank convolutions they pair with)\n", inserted)
+	}
 	fmt.Fprintf(&b, "Total params: %s (weights kH·kW·Cin·Cout without bias: %s)\n", Group(c.Params), Group(c.Weights))
 	fmt.Fprintf(&b, "Total MACs: %s (%.3f G; FLOPs ≈ 2·MACs = %.3f G; conv and Linear only)\n", Group(c.MACs), float64(c.MACs)/1e9, 2*float64(c.MACs)/1e9)
 	fmt.Fprintf(&b, "Input size: %v; weights %s; peak activations %s (two ping-pong buffers, %s)\n",

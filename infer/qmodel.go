@@ -34,7 +34,8 @@ type QModel struct {
 }
 
 // QLayer is one layer of a QModel. Kinds: Conv2d, Linear, MaxPool2d,
-// AdaptiveAvgPool2d, ReLU (a ReLU that could not be fused), Flatten.
+// AdaptiveAvgPool2d, ReLU (a ReLU that could not be fused), Flatten,
+// SqueezeExcite (in place, keeping scale and zero point; see se.go).
 type QLayer struct {
 	Name string
 	Kind Kind
@@ -51,6 +52,13 @@ type QLayer struct {
 	Mult     []int32   // Q31 multipliers, per output channel
 	Shift    []int32   // exponents, per output channel: positive shifts left
 	PadValue []int8    // Conv2d: per input channel
+
+	// SqueezeExcite: the float32 excitation weights, as Layer's Weight,
+	// BiasData, Weight2 and Bias2 (In = C, Out = r).
+	SEWeight, SEBias, SEWeight2, SEBias2 []float32
+
+	// Role is the float layer's Role (layers vggedge reduce inserted).
+	Role Role
 
 	InScale, OutScale float32
 	InZero, OutZero   int32
@@ -111,11 +119,11 @@ func (q *QModel) Validate() error {
 func (l *QLayer) check(in Shape, last bool) (Shape, error) {
 	fl := Layer{Kind: l.Kind, In: l.In, Out: l.Out, KH: l.KH, KW: l.KW, Stride: l.Stride, Pad: l.Pad, OutH: l.OutH, OutW: l.OutW, Bias: true}
 	switch l.Kind {
-	case Conv2d, Linear, MaxPool2d, AdaptiveAvgPool2d, ReLU, Flatten:
+	case Conv2d, Linear, MaxPool2d, AdaptiveAvgPool2d, ReLU, Flatten, SqueezeExcite:
 	default:
 		return Shape{}, fmt.Errorf("kind %q cannot be in an int8 model", l.Kind)
 	}
-	if (l.Kind == Conv2d || l.Kind == Linear) && l.In == 0 {
+	if (l.Kind == Conv2d || l.Kind == Linear || l.Kind == SqueezeExcite) && l.In == 0 {
 		return Shape{}, errors.New("in: must be set")
 	}
 	out, err := fl.outShape(in)
@@ -137,16 +145,24 @@ func (l *QLayer) check(in Shape, last bool) (Shape, error) {
 	if !l.Logits && !positive(l.OutScale) {
 		return Shape{}, fmt.Errorf("out_scale %g: must be finite and positive", l.OutScale)
 	}
+	if l.Kind != SqueezeExcite && (l.SEWeight != nil || l.SEBias != nil || l.SEWeight2 != nil || l.SEBias2 != nil) {
+		return Shape{}, errors.New("has squeeze-excite weights, but its kind takes none")
+	}
 	switch l.Kind {
-	case MaxPool2d, AdaptiveAvgPool2d, ReLU, Flatten:
+	case MaxPool2d, AdaptiveAvgPool2d, ReLU, Flatten, SqueezeExcite:
 		if l.InScale != l.OutScale || l.InZero != l.OutZero {
-			return Shape{}, errors.New("pooling, ReLU and flatten keep scale and zero point")
+			return Shape{}, errors.New("pooling, ReLU, flatten and squeeze-excite keep scale and zero point")
 		}
 		if l.Logits {
 			return Shape{}, errors.New("logits: only a convolution or Linear layer writes logits")
 		}
 		if l.Weight != nil || l.Bias != nil || l.Mult != nil || l.Shift != nil || l.WScale != nil || l.PadValue != nil || l.ReLU {
 			return Shape{}, errors.New("has weights or a fused ReLU, but its kind takes none")
+		}
+		if l.Kind == SqueezeExcite {
+			if err := l.checkSE(in); err != nil {
+				return Shape{}, err
+			}
 		}
 		return out, nil
 	}
@@ -188,6 +204,27 @@ func (l *QLayer) check(in Shape, last bool) (Shape, error) {
 	return out, nil
 }
 
+// checkSE checks a SqueezeExcite's float excitation weights: lengths for
+// C = in.C and r = Out, every value finite.
+func (l *QLayer) checkSE(in Shape) error {
+	c, r := int64(in.C), int64(l.Out)
+	for _, f := range []struct {
+		key string
+		v   []float32
+		n   int64
+	}{{"se_weight", l.SEWeight, r * c}, {"se_bias", l.SEBias, r}, {"se_weight2", l.SEWeight2, c * r}, {"se_bias2", l.SEBias2, c}} {
+		if int64(len(f.v)) != f.n {
+			return fmt.Errorf("%s has %d values, want %d", f.key, len(f.v), f.n)
+		}
+		for i, v := range f.v {
+			if !finite(v) {
+				return fmt.Errorf("%s[%d] %g: must be finite", f.key, i, v)
+			}
+		}
+	}
+	return nil
+}
+
 func validZero(z int32) bool { return z >= -128 && z <= 127 }
 
 func positive(f float32) bool { return finite(f) && f > 0 }
@@ -199,7 +236,7 @@ func (q *QModel) Architecture() (*Model, error) {
 	m := &Model{Name: q.Name, Class: "VGG", Input: q.Input, Meta: q.Meta}
 	for _, l := range q.Layers {
 		m.Layers = append(m.Layers, Layer{Name: l.Name, Kind: l.Kind, In: l.In, Out: l.Out, KH: l.KH, KW: l.KW,
-			Stride: l.Stride, Pad: l.Pad, OutH: l.OutH, OutW: l.OutW, Bias: l.Kind == Conv2d || l.Kind == Linear})
+			Stride: l.Stride, Pad: l.Pad, OutH: l.OutH, OutW: l.OutW, Bias: l.Kind == Conv2d || l.Kind == Linear, Role: l.Role})
 		if l.ReLU {
 			m.Layers = append(m.Layers, Layer{Name: l.Name + ".relu", Kind: ReLU, Functional: true})
 		}
@@ -216,6 +253,7 @@ func (m *Model) Architecture() *Model {
 	for i := range a.Layers {
 		l := &a.Layers[i]
 		l.Weight, l.BiasData, l.Gamma, l.Beta, l.Mean, l.Var = nil, nil, nil, nil, nil, nil
+		l.Weight2, l.Bias2 = nil, nil
 	}
 	return a
 }

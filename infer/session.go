@@ -30,6 +30,10 @@ type Session struct {
 	workers []*sessWorker
 	wg      sync.WaitGroup
 
+	// se holds the squeeze-excite gates, computed by the calling
+	// goroutine before the workers scale their channels.
+	se seScratch
+
 	// The dequantization of a last layer that is not Logits.
 	deqScale float32
 	deqZero  int32
@@ -45,15 +49,17 @@ const (
 	sessMaxPool
 	sessAvgPool
 	sessReLU
+	sessSE
 )
 
 // sessStep is one layer's kernel call, with its buffers resolved, split
 // into one part per worker.
 type sessStep struct {
 	op      sessOp
-	layer   int // index in the model's layers
-	in, out int // buffer indices
-	n       int // output values
+	layer   int   // index in the model's layers
+	in, out int   // buffer indices
+	n       int   // output values
+	shape   Shape // input shape (squeeze-excite)
 	parts   []sessPart
 }
 
@@ -162,6 +168,9 @@ func (s *Session) plan(shapes []Shape) error {
 			if err := full.Check(l.Logits); err != nil {
 				return lerr(err)
 			}
+			// Weights in the kernel's own form (Winograd's transformed
+			// taps on non-dotprod ARM), made once here, not every frame.
+			full.Prepared = kernels.PrepareConv(&full)
 			// Threads split the output rows: each builds only its rows'
 			// im2row patch (splitting channels made every thread build
 			// the whole patch).
@@ -226,6 +235,20 @@ func (s *Session) plan(shapes []Shape) error {
 			st.op, st.out = sessReLU, cur
 			for _, r := range splitRange(st.n, nw, 8) {
 				st.parts = append(st.parts, sessPart{zero: int8(l.InZero), empty: r[0] == r[1], x0: r[0], x1: r[1], y0: r[0], y1: r[1]})
+			}
+		case SqueezeExcite:
+			// In place: the gates come from the whole input, then each
+			// worker scales its channels.
+			st.op, st.out, st.shape = sessSE, cur, in
+			hw := in.H * in.W
+			for _, r := range splitRange(in.C, nw, 1) {
+				st.parts = append(st.parts, sessPart{empty: r[0] == r[1], x0: r[0], x1: r[1], y0: r[0] * hw, y1: r[1] * hw})
+			}
+			if len(s.se.mean) < in.C {
+				s.se.mean, s.se.gates, s.se.mult = make([]float64, in.C), make([]float64, in.C), make([]int32, in.C)
+			}
+			if len(s.se.hidden) < l.Out {
+				s.se.hidden = make([]float64, l.Out)
 			}
 		case Flatten:
 			// CHW data is already the flattened vector.
@@ -316,6 +339,9 @@ func (s *Session) StepLayer(i int) int { return s.steps[i].layer }
 // the calling goroutine.
 func (s *Session) runStep(i int) {
 	st := &s.steps[i]
+	if st.op == sessSE {
+		seGatesInt8(&s.m.Layers[st.layer], st.shape, s.buf[st.in], &s.se)
+	}
 	n := 0
 	for w := 1; w < len(st.parts); w++ {
 		if !st.parts[w].empty {
@@ -354,6 +380,9 @@ func (s *Session) runPart(st *sessStep, wi int) {
 		kernels.AdaptiveAvgPool2d(&p.pool, x[p.x0:p.x1], y[p.y0:p.y1])
 	case sessReLU:
 		kernels.ReLU(y[p.y0:p.y1], x[p.x0:p.x1], p.zero)
+	case sessSE:
+		hw := st.shape.H * st.shape.W
+		seScaleInt8(x[p.y0:p.y1], y[p.y0:p.y1], s.se.mult[p.x0:p.x1], s.m.Layers[st.layer].InZero, hw)
 	}
 }
 

@@ -33,7 +33,7 @@ func plan(m *infer.Model) ([]group, error) {
 				g.last++
 				g.relu = g.relu || ls[g.last].Kind == infer.ReLU
 			}
-		case infer.MaxPool2d, infer.AdaptiveAvgPool2d, infer.ReLU:
+		case infer.MaxPool2d, infer.AdaptiveAvgPool2d, infer.ReLU, infer.SqueezeExcite:
 			for g.last+1 < len(ls) && passive(ls[g.last+1].Kind) {
 				g.last++
 			}
@@ -166,7 +166,7 @@ func (c *Calibrator) Quantize(opt Options) (*infer.QModel, error) {
 		}
 		l := &m.Layers[g.op]
 		ql := infer.QLayer{Name: l.Name, Kind: g.kind, In: l.In, Out: l.Out, KH: l.KH, KW: l.KW,
-			Stride: l.Stride, Pad: l.Pad, OutH: l.OutH, OutW: l.OutW,
+			Stride: l.Stride, Pad: l.Pad, OutH: l.OutH, OutW: l.OutW, Role: l.Role,
 			InScale: inScale, InZero: inZero, OutScale: inScale, OutZero: inZero}
 		switch g.kind {
 		case infer.Conv2d, infer.Linear:
@@ -198,9 +198,15 @@ func (c *Calibrator) Quantize(opt Options) (*infer.QModel, error) {
 			for o := range ql.Mult {
 				ql.Mult[o], ql.Shift[o] = infer.QuantizeMultiplier(float64(ql.InScale) * float64(ql.WScale[o]) / float64(ql.OutScale))
 			}
-		case infer.MaxPool2d, infer.AdaptiveAvgPool2d, infer.ReLU:
+		case infer.MaxPool2d, infer.AdaptiveAvgPool2d, infer.ReLU, infer.SqueezeExcite:
 			if first {
 				return nil, fmt.Errorf("layer %s: the first layer must be a convolution or Linear (it folds the input's mean/std)", l.Name)
+			}
+			if g.kind == infer.SqueezeExcite {
+				// Gates are in [0, 1]: the output fits the input's
+				// range, so it keeps scale and zero point; the
+				// excitation stays float (see infer/se.go).
+				ql.SEWeight, ql.SEBias, ql.SEWeight2, ql.SEBias2 = l.Weight, l.BiasData, l.Weight2, l.Bias2
 			}
 		}
 		q.Layers = append(q.Layers, ql)
