@@ -3,6 +3,10 @@
 // latency budget.
 //
 //	vggedge run     [--model digits] [--source URI] [--output jsonl|msgpack:…] [--http ADDR] [--gpio PIN --when L] [--max-frames N]
+//	vggedge run     --config /etc/vggedge.yaml   (every flag has a YAML key; flags override the file)
+//	vggedge run     --mqtt mqtt://broker:1883 [--mqtt-when L] [--mqtt-discovery] [--snapshot-dir D]
+//	vggedge fleet   --mqtt URL [--json --wait 3s]  the boards publishing to a broker: online, fps, latency, last event
+//	vggedge reduce  --model M --calib DATA (--rank N | --keep-macs F | --fit BOARD [--fps X]) --out M2
 //	vggedge check   --arch vgg16 --board rpi4-4g [--precision int8|fp32] [--latency 250ms | --fps 4] [--mem 300MiB] [--json]
 //	vggedge summary --arch vgg16|FILE            the model as PyTorch prints it, and a cost table
 //	vggedge boards  [--json]                     the board profiles, and the board this is
@@ -16,5 +20,7 @@
 // not fit, 2 bad input (unknown board, malformed architecture file,
 // impossible sizes, bad flags), with a one-line message on stderr. run
 // exits 0 when its source ends, --max-frames is reached or a signal stops
-// it, and 1 when the source or an output fails for good mid-run.
+// it, and 1 when the source or an output fails for good mid-run. fleet
+// exits 1 when the broker cannot be reached; reduce 1 when no reduction
+// meets the budget.
 package main

@@ -29,6 +29,7 @@ var commands []command
 func init() {
 	commands = []command{
 		{"run", "classify frames from a camera, pipe, files or idx data, live", runRun},
+		{"fleet", "show the devices publishing to an MQTT broker: online, fps, latency, last event", runFleet},
 		{"check", "check a model against a board's memory and latency budget", runCheck},
 		{"summary", "print a model as PyTorch does, with per-layer params and MACs", runSummary},
 		{"boards", "list the board profiles and detect this board", runBoards},

@@ -44,6 +44,8 @@ type runFlags struct {
 	http                        string
 	statsEvery                  time.Duration
 	quiet                       bool
+	mqtt                        mqttFlags // --mqtt…, --device-id, --snapshot… (mqtt.go)
+	config                      string    // --config: a YAML file read before the flags
 	topKSet                     bool
 }
 
@@ -63,7 +65,36 @@ func runRun(args []string, stdout io.Writer) (int, error) {
 // stderr given, for tests.
 func runLive(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	var rf runFlags
+	fs := rf.flagSet(stdout)
+	if err := parseFlags(fs, args); err != nil {
+		return exitBadInput, err
+	}
+	cfg, err := applyConfigFile(fs, rf.config)
+	if err != nil {
+		return exitBadInput, err
+	}
+	fs.Visit(func(f *flag.Flag) { rf.topKSet = rf.topKSet || f.Name == "topk" })
+	if rf.when != "" {
+		rf.gpio.when = strings.Split(rf.when, ",")
+	}
+	lg := newRunLog(stderr, rf.quiet)
+	r, err := setUpRun(&rf, stdout, lg)
+	if err != nil {
+		return exitBadInput, cfg.explain(err)
+	}
+	defer r.sess.Close()
+	if err := r.loop.Run(ctx); err != nil {
+		return exitRunFailed, err
+	}
+	s := r.loop.Stats()
+	lg.infof("stopped after %d frames; %s", s.Frames, statsLine(s))
+	return exitOK, nil
+}
+
+// flagSet defines run's flags on a new FlagSet that fills rf.
+func (rf *runFlags) flagSet(stdout io.Writer) *flag.FlagSet {
 	fs := newFlags("run", stdout)
+	fs.StringVar(&rf.config, "config", "", "read settings from this YAML file first (see firmware/vggedge.example.yaml); flags given here win")
 	fs.StringVar(&rf.model, "model", "digits", "a model file, or an embedded model (digits); its int8 weights run")
 	fs.StringVar(&rf.source, "source", "", "frames: v4l2:///dev/videoN, csi://N, pipe:CMD, file://DIR, idx:PATH, synthetic, bundled:digits (default: the first camera, else bundled:digits)")
 	fs.StringVar(&rf.format, "format", "", "pixel format a pipe writes or the camera should send: YUYV, I420, NV12, MJPEG, RGB24, BGR24, GRAY")
@@ -81,25 +112,8 @@ func runLive(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	fs.StringVar(&rf.http, "http", "", "serve the live page at this address, e.g. 127.0.0.1:8080 (default off)")
 	fs.DurationVar(&rf.statsEvery, "stats-every", 0, "log a stats line to stderr this often, e.g. 10s (0: never)")
 	fs.BoolVar(&rf.quiet, "quiet", false, "log only warnings and errors")
-	if err := parseFlags(fs, args); err != nil {
-		return exitBadInput, err
-	}
-	fs.Visit(func(f *flag.Flag) { rf.topKSet = rf.topKSet || f.Name == "topk" })
-	if rf.when != "" {
-		rf.gpio.when = strings.Split(rf.when, ",")
-	}
-	lg := newRunLog(stderr, rf.quiet)
-	r, err := setUpRun(&rf, stdout, lg)
-	if err != nil {
-		return exitBadInput, err
-	}
-	defer r.sess.Close()
-	if err := r.loop.Run(ctx); err != nil {
-		return exitRunFailed, err
-	}
-	s := r.loop.Stats()
-	lg.infof("stopped after %d frames; %s", s.Frames, statsLine(s))
-	return exitOK, nil
+	addMQTTFlags(fs, &rf.mqtt)
+	return fs
 }
 
 // runLog writes "vggedge run: …" lines to stderr from any goroutine.
@@ -171,7 +185,7 @@ func setUpRun(rf *runFlags, stdout io.Writer, lg *runLog) (_ *preparedRun, err e
 	// The model.
 	mf, err := openModel(rf.model)
 	if err != nil {
-		return nil, err
+		return nil, &flagError{flag: "model", err: err}
 	}
 	q := mf.Int8
 	if q == nil {
@@ -205,7 +219,7 @@ func setUpRun(rf *runFlags, stdout io.Writer, lg *runLog) (_ *preparedRun, err e
 	// The source.
 	src, uri, err := openRunSource(rf.source, opts, lg)
 	if err != nil {
-		return nil, err
+		return nil, &flagError{flag: "source", err: err}
 	}
 	closers = append(closers, func() { src.Close() })
 	var srcBytes int64
@@ -238,7 +252,7 @@ func setUpRun(rf *runFlags, stdout io.Writer, lg *runLog) (_ *preparedRun, err e
 	if rf.gpio.pin != "" {
 		name, pin, err := openGPIOPin(rf.gpio.pin)
 		if err != nil {
-			return nil, err
+			return nil, &flagError{flag: "gpio", err: err}
 		}
 		g, err := newGPIOSink(name, pin, rf.gpio)
 		if err != nil {
@@ -257,8 +271,18 @@ func setUpRun(rf *runFlags, stdout io.Writer, lg *runLog) (_ *preparedRun, err e
 		closers = append(closers, func() { h.Close() })
 		sinks = append(sinks, namedSink{"http " + rf.http, h})
 	}
-
 	det, _ := boards.Detect()
+	if mc, err := mqttConfigFromFlags(&rf.mqtt, labels, q.Name, boardName(det)); err != nil {
+		return nil, err
+	} else if mc != nil {
+		m, err := newMQTTSink(*mc, stats, lg.warnf, lg.infof)
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, func() { m.Close() })
+		sinks = append(sinks, namedSink{"mqtt", m})
+	}
+
 	loop, err := newLoop(loopConfig{
 		Source: src, SourceName: uri, Session: sess, Pre: pre, Labels: labels, TopK: rf.topK,
 		Outputs: sinks, MaxFrames: uint64(rf.maxFrames), Model: q.Name, Board: boardName(det),
@@ -393,6 +417,7 @@ func budgetLine(q *infer.QModel, s *infer.Session, srcBytes int64, d *boards.Det
 	for i := range q.Layers {
 		l := &q.Layers[i]
 		weights += int64(len(l.Weight)) + 4*int64(len(l.WScale)+len(l.Bias)+len(l.Mult)+len(l.Shift)) + int64(len(l.PadValue))
+		weights += 4 * int64(len(l.SEWeight)+len(l.SEBias)+len(l.SEWeight2)+len(l.SEBias2))
 	}
 	act := s.ActivationBytes()
 	total := weights + act + srcBytes

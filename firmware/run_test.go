@@ -298,6 +298,8 @@ func TestSystemdUnit(t *testing.T) {
 	dir := t.TempDir()
 	for i := 0; i+1 < len(args); i++ {
 		switch args[i] {
+		case "--config": // the example config is what the README installs
+			args[i+1] = "vggedge.example.yaml"
 		case "--source":
 			args[i+1] = "idx:" + gomnistDir(t)
 		case "--http":
@@ -306,7 +308,10 @@ func TestSystemdUnit(t *testing.T) {
 			args[i+1] = "jsonl:" + filepath.Join(dir, "results.jsonl")
 		}
 	}
-	code, _, errOut := runLiveCLI(t, context.Background(), append(args, "--max-frames", "3")...)
+	// Flags override the config file: a source and outputs that exist here.
+	args = append(args, "--source", "idx:"+gomnistDir(t), "--http", "127.0.0.1:0",
+		"--output", "jsonl:"+filepath.Join(dir, "results.jsonl"), "--max-frames", "3")
+	code, _, errOut := runLiveCLI(t, context.Background(), args...)
 	if code != exitOK {
 		t.Errorf("ExecStart's flags: exit %d: %s", code, errOut)
 	}

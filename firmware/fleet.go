@@ -1,0 +1,520 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/url"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// The topics vggedge run publishes under fleetTopicRoot/<device-id>/.
+const (
+	fleetTopicRoot = "vggedge"
+	fleetAvail     = "availability" // retained "online"; "offline" as last will and on clean stop
+	fleetStats     = "stats"        // JSON every --mqtt-stats-every
+	fleetEvent     = "event"        // JSON (or msgpack) on every label change
+)
+
+// A broker can send anything: payloads beyond fleetMaxPayload are ignored
+// and at most fleetMaxDevices devices are tracked.
+const (
+	fleetMaxPayload = 64 << 10
+	fleetMaxDevices = 10000
+)
+
+// exitFleetFailed is fleet's status when the broker cannot be reached.
+const exitFleetFailed = 1
+
+// fleetDevice is what fleet knows of one device.
+type fleetDevice struct {
+	ID           string          `json:"id"`
+	Availability string          `json:"availability"` // online, offline, or unknown (no retained message seen)
+	FPS          *float64        `json:"fps"`          // classified frames per second, from the latest stats
+	LatencyMs    *float64        `json:"latency_ms"`   // capture to result, median, from the latest stats
+	TempC        *float64        `json:"temp_c"`       // null when the board does not say
+	Model        string          `json:"model,omitempty"`
+	Board        string          `json:"board,omitempty"`
+	Stats        json.RawMessage `json:"stats"`      // the latest stats payload as published; null before the first
+	LastEvent    json.RawMessage `json:"last_event"` // the latest event payload (msgpack ones as JSON); null before the first
+	LastSeen     time.Time       `json:"last_seen"`  // when fleet last heard from it
+
+	eventText string // the last event, short, for the table
+}
+
+// fleetState is every device heard of, updated from the MQTT client's
+// goroutine and read by the printer.
+type fleetState struct {
+	mu      sync.Mutex
+	devices map[string]*fleetDevice
+	changed bool // since the last take
+	ignored uint64
+	now     func() time.Time
+}
+
+func newFleetState() *fleetState {
+	return &fleetState{devices: map[string]*fleetDevice{}, now: time.Now}
+}
+
+// handle applies one message; it reports whether the message was one of
+// fleet's topics with a payload it understood.
+func (s *fleetState) handle(topic string, payload []byte) bool {
+	parts := strings.Split(topic, "/")
+	if len(parts) != 3 || parts[0] != fleetTopicRoot || parts[1] == "" || len(payload) > fleetMaxPayload {
+		return s.ignore()
+	}
+	id, kind := parts[1], parts[2]
+	var apply func(d *fleetDevice) bool
+	switch kind {
+	case fleetAvail:
+		apply = func(d *fleetDevice) bool {
+			switch p := string(payload); p {
+			case "online", "offline":
+				d.Availability = p
+			case "": // a retained message cleared
+				d.Availability = "unknown"
+			default:
+				return false
+			}
+			return true
+		}
+	case fleetStats:
+		apply = func(d *fleetDevice) bool { return d.applyStats(payload) }
+	case fleetEvent:
+		apply = func(d *fleetDevice) bool { return d.applyEvent(payload) }
+	default:
+		return s.ignore()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.devices[id]
+	if d == nil {
+		if len(s.devices) >= fleetMaxDevices {
+			s.ignored++
+			return false
+		}
+		d = &fleetDevice{ID: id, Availability: "unknown"}
+	}
+	if !apply(d) {
+		s.ignored++
+		return false
+	}
+	s.devices[id] = d
+	d.LastSeen = s.now()
+	s.changed = true
+	return true
+}
+
+func (s *fleetState) ignore() bool {
+	s.mu.Lock()
+	s.ignored++
+	s.mu.Unlock()
+	return false
+}
+
+// applyStats reads the fields the table shows from a stats payload; the
+// payload is kept whole for --json.
+func (d *fleetDevice) applyStats(payload []byte) bool {
+	var st struct {
+		FPS    *float64 `json:"fps"`
+		Stages struct {
+			Latency struct {
+				P50  *float64 `json:"p50"`
+				Mean *float64 `json:"mean"`
+			} `json:"latency"`
+		} `json:"stages_ms"`
+		TempC *float64 `json:"temp_c"`
+		Model string   `json:"model"`
+		Board string   `json:"board"`
+	}
+	raw := payload
+	if err := json.Unmarshal(payload, &st); err != nil {
+		// --mqtt-format msgpack: the same keys.
+		var m map[string]any
+		if msgpack.Unmarshal(payload, &m) != nil || m == nil {
+			return false
+		}
+		if raw, err = json.Marshal(m); err != nil || json.Unmarshal(raw, &st) != nil {
+			return false
+		}
+	}
+	d.FPS = firstFinite(st.FPS)
+	d.LatencyMs = firstFinite(st.Stages.Latency.P50, st.Stages.Latency.Mean)
+	d.TempC = firstFinite(st.TempC)
+	d.Model, d.Board = st.Model, st.Board
+	d.Stats = json.RawMessage(bytes.Clone(raw))
+	return true
+}
+
+func firstFinite(xs ...*float64) *float64 {
+	for _, x := range xs {
+		if x != nil && !math.IsNaN(*x) && !math.IsInf(*x, 0) {
+			return x
+		}
+	}
+	return nil
+}
+
+// applyEvent keeps an event payload: JSON as it is, msgpack (--mqtt-format
+// msgpack) converted to JSON.
+func (d *fleetDevice) applyEvent(payload []byte) bool {
+	var ev map[string]any
+	raw := payload
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		ev = nil
+		if msgpack.Unmarshal(payload, &ev) != nil || ev == nil {
+			return false
+		}
+		var err error
+		if raw, err = json.Marshal(ev); err != nil {
+			return false
+		}
+	}
+	if ev == nil {
+		return false
+	}
+	d.LastEvent = json.RawMessage(bytes.Clone(raw))
+	label, _ := ev["label"].(string)
+	state, _ := ev["state"].(string)
+	prev, _ := ev["previous"].(string)
+	var t []string
+	switch {
+	case state == "disappeared" && prev != "":
+		t = append(t, prev, state)
+	case label != "":
+		t = append(t, label)
+		if state != "" {
+			t = append(t, state)
+		}
+		if sc, ok := ev["score"].(float64); ok {
+			t = append(t, strconv.FormatFloat(sc, 'f', 2, 64))
+		}
+	case state != "":
+		t = append(t, state)
+	}
+	if ts, ok := ev["ts"].(string); ok {
+		if at, err := time.Parse(time.RFC3339Nano, ts); err == nil {
+			t = append(t, "at "+at.Local().Format("15:04:05"))
+		}
+	}
+	d.eventText = strings.Join(t, " ")
+	return true
+}
+
+// fleetSnapshot is fleet --json's document.
+type fleetSnapshot struct {
+	Broker    string         `json:"broker"` // without its password
+	CollectS  float64        `json:"collected_s"`
+	Online    int            `json:"online"`
+	Offline   int            `json:"offline"`
+	Devices   []*fleetDevice `json:"devices"` // sorted by id
+	Ignored   uint64         `json:"ignored_messages"`
+	Generated time.Time      `json:"generated"`
+}
+
+// snapshot copies the devices, sorted by id, and clears changed.
+func (s *fleetState) snapshot() fleetSnapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	snap := fleetSnapshot{Devices: []*fleetDevice{}, Ignored: s.ignored, Generated: s.now()}
+	for _, d := range s.devices {
+		c := *d
+		snap.Devices = append(snap.Devices, &c)
+		switch d.Availability {
+		case "online":
+			snap.Online++
+		case "offline":
+			snap.Offline++
+		}
+	}
+	slices.SortFunc(snap.Devices, func(a, b *fleetDevice) int { return strings.Compare(a.ID, b.ID) })
+	s.changed = false
+	return snap
+}
+
+func (s *fleetState) hasChanged() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+// writeFleetTable prints the devices as a table.
+func writeFleetTable(w io.Writer, snap fleetSnapshot, now time.Time) error {
+	num := func(x *float64, prec int, unit string) string {
+		if x == nil {
+			return "-"
+		}
+		return strconv.FormatFloat(*x, 'f', prec, 64) + unit
+	}
+	t := table{leftCols: 3}
+	t.add("DEVICE", "STATE", "LAST EVENT", "FPS", "LATENCY", "TEMP", "SEEN")
+	for _, d := range snap.Devices {
+		ev := d.eventText
+		if ev == "" {
+			ev = "-"
+		}
+		seen := now.Sub(d.LastSeen).Round(time.Second)
+		t.add(d.ID, d.Availability, ev, num(d.FPS, 1, ""), num(d.LatencyMs, 1, " ms"), num(d.TempC, 1, " °C"), seen.String()+" ago")
+	}
+	if _, err := fmt.Fprintf(w, "%s  broker %s: %d online, %d offline, %d devices\n", now.Format("15:04:05"), snap.Broker, snap.Online, snap.Offline, len(snap.Devices)); err != nil {
+		return err
+	}
+	if len(snap.Devices) == 0 {
+		_, err := fmt.Fprintf(w, "no devices yet (waiting for %s/+/%s)\n", fleetTopicRoot, fleetAvail)
+		return err
+	}
+	return t.write(w)
+}
+
+// fleetFlags are fleet's flags.
+type fleetFlags struct {
+	broker, ca string
+	asJSON     bool
+	wait       time.Duration
+}
+
+func runFleet(args []string, stdout io.Writer) (int, error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return fleetLive(ctx, args, stdout)
+}
+
+// fleetLive is fleet with its context given, for tests.
+func fleetLive(ctx context.Context, args []string, stdout io.Writer) (int, error) {
+	var ff fleetFlags
+	fs := newFlags("fleet", stdout)
+	fs.StringVar(&ff.broker, "mqtt", "", "the broker: mqtt://[user:pass@]host[:1883] or mqtts://host[:8883] (required)")
+	fs.StringVar(&ff.ca, "mqtt-ca", "", "PEM CA certificates for mqtts:// (default: the system's)")
+	fs.BoolVar(&ff.asJSON, "json", false, "collect for --wait, print one JSON document and exit")
+	fs.DurationVar(&ff.wait, "wait", 3*time.Second, "how long --json collects messages")
+	if err := parseFlags(fs, args); err != nil {
+		return exitBadInput, err
+	}
+	if ff.broker == "" {
+		return exitBadInput, errors.New("--mqtt URL is required, e.g. --mqtt mqtt://broker.local:1883")
+	}
+	if ff.wait <= 0 || ff.wait > time.Hour {
+		return exitBadInput, fmt.Errorf("--wait %v: want a duration in (0, 1h]", ff.wait)
+	}
+	cfg, shown, err := fleetClientConfig(ff.broker, ff.ca)
+	if err != nil {
+		return exitBadInput, err
+	}
+
+	state := newFleetState()
+	subscribed := make(chan struct{})
+	var once sync.Once
+	var connMu sync.Mutex
+	var connErr error
+	connStatus := "connecting"        // "" while connected and subscribed
+	connFailed := make(chan struct{}) // --json: the first attempt failed
+	var failOnce sync.Once
+	secret := cfg.ServerUrls[0].String()
+	cfg.OnConnectError = func(err error) {
+		if secret != shown {
+			// paho's message holds the URL, password and all.
+			err = errors.New(strings.ReplaceAll(err.Error(), secret, shown))
+		}
+		connMu.Lock()
+		connErr, connStatus = err, "not connected"
+		connMu.Unlock()
+		failOnce.Do(func() { close(connFailed) })
+	}
+	cfg.OnConnectionDown = func() bool {
+		connMu.Lock()
+		connErr, connStatus = nil, "connection lost; reconnecting"
+		connMu.Unlock()
+		return true
+	}
+	cfg.OnConnectionUp = func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
+		// Must not block: subscribe on another goroutine. Retained
+		// availability messages arrive right after the SUBACK.
+		go func() {
+			var subs []paho.SubscribeOptions
+			for _, k := range []string{fleetAvail, fleetStats, fleetEvent} {
+				subs = append(subs, paho.SubscribeOptions{Topic: fleetTopicRoot + "/+/" + k, QoS: 1})
+			}
+			if _, err := cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: subs}); err != nil {
+				connMu.Lock()
+				connErr, connStatus = err, "not subscribed"
+				connMu.Unlock()
+				return
+			}
+			connMu.Lock()
+			connErr, connStatus = nil, ""
+			connMu.Unlock()
+			once.Do(func() { close(subscribed) })
+		}()
+	}
+	cfg.OnPublishReceived = []func(paho.PublishReceived) (bool, error){
+		func(p paho.PublishReceived) (bool, error) {
+			state.handle(p.Packet.Topic, p.Packet.Payload)
+			return true, nil
+		},
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cm, err := autopaho.NewConnection(cctx, cfg)
+	if err != nil {
+		return exitBadInput, fmt.Errorf("--mqtt %s: %w", shown, err)
+	}
+	defer func() {
+		dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer dcancel()
+		cm.Disconnect(dctx)
+	}()
+
+	if ff.asJSON {
+		timer := time.NewTimer(cfg.ConnectTimeout + 5*time.Second)
+		defer timer.Stop()
+		// A one-shot look fails at once when the broker cannot be reached
+		// or refuses; the live table keeps retrying instead.
+		select {
+		case <-subscribed:
+		case <-connFailed:
+			connMu.Lock()
+			defer connMu.Unlock()
+			return exitFleetFailed, fmt.Errorf("broker %s: %v", shown, connErr)
+		case <-timer.C:
+			return exitFleetFailed, fmt.Errorf("broker %s: not connected and subscribed after %v", shown, cfg.ConnectTimeout+5*time.Second)
+		case <-ctx.Done():
+			return exitOK, nil
+		}
+		select {
+		case <-time.After(ff.wait):
+		case <-ctx.Done():
+		}
+		snap := state.snapshot()
+		snap.Broker, snap.CollectS = shown, ff.wait.Seconds()
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(snap); err != nil {
+			return exitFleetFailed, err
+		}
+		return exitOK, nil
+	}
+
+	// The live table: redraw every second on a terminal; otherwise print
+	// plain text when something changed.
+	tty := isTerminal(stdout)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	printed, lastStatus := false, ""
+	for {
+		connMu.Lock()
+		status := connStatus
+		if status != "" && connErr != nil {
+			status += ": " + oneLine(connErr)
+		}
+		connMu.Unlock()
+		if tty || !printed || state.hasChanged() || status != lastStatus {
+			printed, lastStatus = true, status
+			snap := state.snapshot()
+			snap.Broker = shown
+			var b bytes.Buffer
+			if tty {
+				b.WriteString("\x1b[H\x1b[2J") // home, clear screen
+			} else {
+				b.WriteByte('\n')
+			}
+			writeFleetTable(&b, snap, time.Now())
+			if status != "" {
+				b.WriteString(status + "\n")
+			}
+			if _, err := stdout.Write(b.Bytes()); err != nil {
+				return exitFleetFailed, err
+			}
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return exitOK, nil
+		}
+	}
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0 && fi.Mode()&os.ModeDevice != 0
+}
+
+// fleetClientConfig makes the MQTT client's settings from --mqtt and
+// --mqtt-ca; shown is the URL without its password, for messages.
+func fleetClientConfig(raw, caFile string) (cfg autopaho.ClientConfig, shown string, err error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return cfg, "", fmt.Errorf("--mqtt %q: want mqtt://[user:pass@]host[:port] or mqtts://…", raw)
+	}
+	u.Path = ""
+	secure := false
+	switch u.Scheme {
+	case "mqtt", "tcp":
+		u.Scheme = "mqtt"
+		if u.Port() == "" {
+			u.Host += ":1883"
+		}
+	case "mqtts", "ssl", "tls":
+		u.Scheme, secure = "mqtts", true
+		if u.Port() == "" {
+			u.Host += ":8883"
+		}
+	default:
+		return cfg, "", fmt.Errorf("--mqtt %q: scheme %q: want mqtt:// or mqtts://", raw, u.Scheme)
+	}
+	if caFile != "" && !secure {
+		return cfg, "", fmt.Errorf("--mqtt-ca %s applies to mqtts:// only, not %s", caFile, u.Scheme)
+	}
+	if u.User != nil {
+		cfg.ConnectUsername = u.User.Username()
+		if p, ok := u.User.Password(); ok {
+			cfg.ConnectPassword = []byte(p)
+		}
+	}
+	if secure {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()}
+		if caFile != "" {
+			pem, err := os.ReadFile(caFile)
+			if err != nil {
+				return cfg, "", fmt.Errorf("--mqtt-ca: %w", err)
+			}
+			tc.RootCAs = x509.NewCertPool()
+			if !tc.RootCAs.AppendCertsFromPEM(pem) {
+				return cfg, "", fmt.Errorf("--mqtt-ca %s: no PEM certificate in the file", caFile)
+			}
+		}
+		cfg.TlsCfg = tc
+	}
+	shownURL := *u
+	if u.User != nil {
+		shownURL.User = url.User(u.User.Username())
+	}
+	cfg.ServerUrls = []*url.URL{u}
+	cfg.KeepAlive = 20
+	cfg.CleanStartOnInitialConnection = true
+	cfg.ConnectTimeout = 10 * time.Second
+	cfg.ReconnectBackoff = autopaho.NewExponentialBackoff(500*time.Millisecond, 10*time.Second, time.Second, 2)
+	cfg.ClientID = fmt.Sprintf("vggedge-fleet-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
+	return cfg, shownURL.String(), nil
+}
