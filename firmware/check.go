@@ -329,7 +329,7 @@ func writeCompareText(w io.Writer, a, b *boards.Report) error {
 	tab.add("available", mib(a.Available), mib(b.Available), "")
 	tab.add("estimated latency", fmt.Sprintf("%.2f ms", a.Estimate.TotalMs), fmt.Sprintf("%.2f ms", b.Estimate.TotalMs),
 		fmt.Sprintf("%.3f", b.Estimate.TotalMs/max(a.Estimate.TotalMs, 1e-9)))
-	tab.add("inserted 1x1 layers", fmt.Sprint(countRoles(a.Model)), fmt.Sprint(countRoles(b.Model)), "")
+	tab.add("layers inserted by reduce", fmt.Sprint(countRoles(a.Model)), fmt.Sprint(countRoles(b.Model)), "")
 	verdict := func(r *boards.Report) string {
 		if r.Fits {
 			return "FITS"

@@ -52,6 +52,7 @@ type layerSpec struct {
 	P          *float64 `json:"p"`
 	Eps        *float64 `json:"eps"`
 	OutputSize *pair    `json:"output_size"`
+	Squeeze    *int     `json:"squeeze"` // squeezeexcite: the bottleneck width r
 }
 
 // pair is n or [h, w].
@@ -473,6 +474,12 @@ func (p *archParser) layer(raw json.RawMessage, off int, field string) (Layer, e
 			l.Out = *s.Out
 			l.Bias = s.Bias == nil || *s.Bias
 			errs = append(errs, positive("out", l.Out))
+		}
+	case SqueezeExcite:
+		errs = append(errs, need("squeeze", s.Squeeze != nil))
+		if s.Squeeze != nil {
+			l.Out = *s.Squeeze
+			errs = append(errs, positive("squeeze", l.Out))
 		}
 	case Dropout:
 		l.P = 0.5

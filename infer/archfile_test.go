@@ -80,6 +80,7 @@ func TestArchFileAllLayerKinds(t *testing.T) {
     {"type": "relu"},
     {"type": "maxpool2d", "kernel": 3, "stride": 2, "padding": 1},
     {"type": "conv2d", "out": 16, "kernel": 1, "stride": 2, "bias": false},
+    {"type": "squeezeexcite", "squeeze": 4},
     {"type": "adaptiveavgpool2d", "output_size": 2},
     {"type": "flatten"},
     {"type": "dropout", "p": 0.2},
@@ -94,14 +95,23 @@ func TestArchFileAllLayerKinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Shape{{8, 32, 32}, {8, 32, 32}, {8, 32, 32}, {8, 16, 16}, {16, 8, 8}, {16, 2, 2}, {64, 1, 1}, {64, 1, 1}, {3, 1, 1}}
+	want := []Shape{{8, 32, 32}, {8, 32, 32}, {8, 32, 32}, {8, 16, 16}, {16, 8, 8}, {16, 8, 8}, {16, 2, 2}, {64, 1, 1}, {64, 1, 1}, {3, 1, 1}}
 	for i := range want {
 		if shapes[i] != want[i] {
 			t.Errorf("layer %d (%s): shape %v, want %v", i, m.Layers[i].Kind, shapes[i], want[i])
 		}
 	}
-	if m.Layers[4].Bias || m.Layers[1].Eps != 0.001 || m.Layers[7].P != 0.2 {
+	if m.Layers[4].Bias || m.Layers[1].Eps != 0.001 || m.Layers[8].P != 0.2 || m.Layers[5].Out != 4 {
 		t.Errorf("fields not parsed: %+v", m.Layers)
+	}
+	// SE on 16 channels squeezed to 4, by hand: 16·4 + 4 + 4·16 + 16 = 148
+	// params, 2·16·4 = 128 MACs (the per-pixel gate multiplies are not MACs).
+	c, err := m.Cost(Int8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if se := c.Layers[5]; se.Params != 148 || se.MACs != 128 {
+		t.Errorf("squeezeexcite 16→4: params %d, MACs %d; want 148, 128", se.Params, se.MACs)
 	}
 }
 
@@ -119,6 +129,8 @@ func TestArchFileErrors(t *testing.T) {
 		{"negative width", `{"features": [64], "classifier": [-5]}`, []string{"classifier[0]", "-5", "positive"}},
 		{"zero channels", `{"features": [0]}`, []string{"features[0]", "positive"}},
 		{"negative out", `{"features": [{"type": "conv2d", "out": -3, "kernel": 3}]}`, []string{"features[0].out", "-3"}},
+		{"se without squeeze", `{"features": [8, {"type": "squeezeexcite"}]}`, []string{"features[1].squeeze", "required"}},
+		{"se zero squeeze", `{"features": [8, {"type": "squeezeexcite", "squeeze": 0}]}`, []string{"features[1].squeeze", "positive"}},
 		{"missing kernel", `{"features": [{"type": "conv2d", "out": 3}]}`, []string{"features[0].kernel", "required"}},
 		{"wrong type", `{"input": "3x224x224", "features": [64]}`, []string{"input", "list of integers"}},
 		{"bad input", `{"input": [3, 224], "features": [64]}`, []string{"input", "[C, H, W]"}},
