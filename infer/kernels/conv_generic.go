@@ -99,6 +99,9 @@ func conv2d(p *Conv2dParams, x, y8 []int8, yf []float32, s *Scratch) {
 		return
 	}
 	g.simd = s.simd.prepare(&g)
+	if g.simd != nil && simdGemm.conv != nil && simdGemm.conv(p, x, g.simd) {
+		return
+	}
 	rows, cols := bandOf(p)
 	yBegin, yEnd := 0, p.OH
 	if p.RowsEnd > 0 {
@@ -284,6 +287,10 @@ func (g *gemm) out(o int, acc []int32, col0 int) {
 	base := o*g.plane + col0
 	if g.yf != nil {
 		logitsRow(g.yf[base:base+len(acc)], acc, LogitScale(g.inScale, g.wScale[o]))
+		return
+	}
+	if simdGemm != nil && simdGemm.requant != nil {
+		simdGemm.requant(g.y8[base:base+len(acc)], acc, 0, g.mult[o], g.shift[o], g.zero, g.relu)
 		return
 	}
 	requantRow(g.y8[base:base+len(acc)], acc, g.mult[o], g.shift[o], g.zero, g.relu)

@@ -21,6 +21,15 @@ type simdKernel struct {
 	// winograd sends 3×3 stride-1 convolutions that fit to the Winograd
 	// path (winograd_generic.go) instead of band.
 	winograd bool
+	// requant, when set, is the int8 epilogue of the paths that go
+	// through gemm.out (Winograd): dst[j] = RequantizeOut(acc[j]+bias,
+	// mult, shift, zero, relu), bit for bit.
+	requant func(dst []int8, acc []int32, bias, mult, shift, zero int32, relu bool)
+	// conv, when set, may run a whole convolution itself (after pack):
+	// it reports whether it did. reserveConv grows s for the
+	// convolutions conv takes.
+	conv        func(p *Conv2dParams, x []int8, s *simdScratch) bool
+	reserveConv func(s *simdScratch, p *Conv2dParams)
 }
 
 // simdGemm is the convolution kernel in use, nil for the generic one.
@@ -41,6 +50,9 @@ type simdScratch struct {
 	wpack []int16
 	ppack []int16
 	acc   []int32
+	// strip and offs serve conv: padded input rows and tap offsets.
+	strip []int8
+	offs  []int
 }
 
 // kernelName names the convolution kernel in use ("generic" without SIMD).
@@ -58,6 +70,9 @@ func (s *simdScratch) reserve(p *Conv2dParams) {
 	}
 	rows, cols := bandOf(p)
 	simdGemm.reserve(s, p.O, p.Taps(), rows*cols)
+	if simdGemm.reserveConv != nil {
+		simdGemm.reserveConv(s, p)
+	}
 }
 
 // prepare packs g's weights for the SIMD kernel and returns the scratch

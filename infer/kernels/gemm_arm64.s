@@ -4,19 +4,21 @@
 
 #include "textflag.h"
 
-// func interleave4(dst, r0, r1, r2, r3 *int8, n16 int)
+// func interleave4(dst, r0, r1, r2, r3 *int8, n16, ts int)
 //
-// Writes dst[4j+k] = rk[j] for j < 16·n16: four tap rows become groups of
-// four taps per pixel, the operand layout of SDOT and of the SMULL pairs.
-// Two rounds of ZIP: bytes pair r0 with r1 and r2 with r3, then halfwords
-// pair those pairs.
-TEXT ·interleave4(SB), NOSPLIT, $0-48
+// Writes four tap rows rk[j], j < 16·n16, as one 4-tap group of the
+// tile-major patch: pixel j's taps go to dst[(j/8)·ts + 4·(j%8) + k], the
+// operand layout of SDOT and of the SMULL pairs. Two rounds of ZIP: bytes
+// pair r0 with r1 and r2 with r3, then halfwords pair those pairs; the
+// 16 pixels are two tiles, ts bytes apart.
+TEXT ·interleave4(SB), NOSPLIT, $0-56
 	MOVD dst+0(FP), R0
 	MOVD r0+8(FP), R1
 	MOVD r1+16(FP), R2
 	MOVD r2+24(FP), R3
 	MOVD r3+32(FP), R4
 	MOVD n16+40(FP), R5
+	MOVD ts+48(FP), R6
 loop:
 	VLD1.P 16(R1), [V0.B16]
 	VLD1.P 16(R2), [V1.B16]
@@ -30,36 +32,66 @@ loop:
 	VZIP2 V6.H8, V4.H8, V17.H8 // pixels 4-7
 	VZIP1 V7.H8, V5.H8, V18.H8 // pixels 8-11
 	VZIP2 V7.H8, V5.H8, V19.H8 // pixels 12-15
-	VST1.P [V16.B16, V17.B16, V18.B16, V19.B16], 64(R0)
+	VST1.P [V16.B16, V17.B16], (R0)(R6) // first tile
+	VST1.P [V18.B16, V19.B16], (R0)(R6) // second tile
 	SUBS $1, R5
 	BNE loop
 	RET
 
-// func sdotBlock8(w *int8, wstride int, patch *int8, npad, chunks int, acc *int32)
+// func packStrip(dst, src *int8, offs *int, groups, n16, ts int)
 //
-// acc[r·npad + j] = Σ_{t < 16·chunks} w[r·wstride + t] · patch(t, j) for rows
-// r < 8 and pixels j < npad (a multiple of 8), with patch(t, j) =
-// patch[((t/4)·npad + j)·4 + t%4].
+// interleave4 for groups tap groups, each read straight from the padded
+// input strip: tap t of pixel j is src[offs[t] + j]. Group g's pixels j <
+// 16·n16 go to dst[32g + (j/8)·ts + 4·(j%8) + k], k = t − 4g.
+TEXT ·packStrip(SB), NOSPLIT, $0-48
+	MOVD dst+0(FP), R7
+	MOVD src+8(FP), R8
+	MOVD offs+16(FP), R9
+	MOVD groups+24(FP), R10
+	MOVD n16+32(FP), R11
+	MOVD ts+40(FP), R6
+group:
+	MOVD R7, R0
+	MOVD.P 8(R9), R1
+	MOVD.P 8(R9), R2
+	MOVD.P 8(R9), R3
+	MOVD.P 8(R9), R4
+	ADD R8, R1
+	ADD R8, R2
+	ADD R8, R3
+	ADD R8, R4
+	MOVD R11, R5
+loop:
+	VLD1.P 16(R1), [V0.B16]
+	VLD1.P 16(R2), [V1.B16]
+	VLD1.P 16(R3), [V2.B16]
+	VLD1.P 16(R4), [V3.B16]
+	VZIP1 V1.B16, V0.B16, V4.B16
+	VZIP2 V1.B16, V0.B16, V5.B16
+	VZIP1 V3.B16, V2.B16, V6.B16
+	VZIP2 V3.B16, V2.B16, V7.B16
+	VZIP1 V6.H8, V4.H8, V16.H8
+	VZIP2 V6.H8, V4.H8, V17.H8
+	VZIP1 V7.H8, V5.H8, V18.H8
+	VZIP2 V7.H8, V5.H8, V19.H8
+	VST1.P [V16.B16, V17.B16], (R0)(R6)
+	VST1.P [V18.B16, V19.B16], (R0)(R6)
+	SUBS $1, R5
+	BNE loop
+	ADD $32, R7
+	SUBS $1, R10
+	BNE group
+	RET
+
+// func packW8(dst, w *int8, T, chunks int)
 //
-// SDOT kernel, 8 rows × 8 pixels per tile, 16 taps per chunk. V0-V7: 16
-// taps of each row (four 4-tap groups = the four SDOT lanes); V8-V15: tap
-// groups 0-3 of the tile's two 4-pixel vectors; V16+2r+v: row r, pixels
-// 4v…4v+3. One SDOT by element multiplies four pixels' 4-tap groups by one
-// row's 4 weights: 64 SDOTs (1024 MACs) per 12 loads. R8-R15 row pointers,
-// R19 the tile's patch pointer, R6 the group stride (npad·4 bytes), R7 the
-// tile's byte offset in a group (4·first pixel, also its int32 offset in
-// an acc row), R20 chunks left.
-TEXT ·sdotBlock8(SB), NOSPLIT, $0-48
-	MOVD w+0(FP), R0
-	MOVD wstride+8(FP), R1
-	MOVD patch+16(FP), R2
-	MOVD npad+24(FP), R3
-	MOVD chunks+32(FP), R4
-	MOVD acc+40(FP), R5
-	LSL $2, R3, R6 // group stride in bytes
-	MOVD ZR, R7
-tile:
-	MOVD R0, R8 // row pointers restart for every pixel tile
+// Packs 8 weight rows w[r·T + t] for t < 16·chunks into dst[(t/16)·128 +
+// r·16 + t%16]: sdotBlock8's weight block, 16 taps of each row per chunk.
+TEXT ·packW8(SB), NOSPLIT, $0-32
+	MOVD dst+0(FP), R0
+	MOVD w+8(FP), R8
+	MOVD T+16(FP), R1
+	MOVD chunks+24(FP), R2
 	ADD R1, R8, R9
 	ADD R1, R9, R10
 	ADD R1, R10, R11
@@ -67,7 +99,47 @@ tile:
 	ADD R1, R12, R13
 	ADD R1, R13, R14
 	ADD R1, R14, R15
-	ADD R2, R7, R19
+loop:
+	VLD1.P 16(R8), [V0.B16]
+	VLD1.P 16(R9), [V1.B16]
+	VLD1.P 16(R10), [V2.B16]
+	VLD1.P 16(R11), [V3.B16]
+	VLD1.P 16(R12), [V4.B16]
+	VLD1.P 16(R13), [V5.B16]
+	VLD1.P 16(R14), [V6.B16]
+	VLD1.P 16(R15), [V7.B16]
+	VST1.P [V0.B16, V1.B16, V2.B16, V3.B16], 64(R0)
+	VST1.P [V4.B16, V5.B16, V6.B16, V7.B16], 64(R0)
+	SUBS $1, R2
+	BNE loop
+	RET
+
+// func sdotBlock8(w, patch *int8, npad, chunks int, acc *int32)
+//
+// acc[r·npad + j] = Σ_{t < 16·chunks} w8(r, t) · patch(t, j) for rows r < 8
+// and pixels j < npad (a multiple of 8), with the weights packed by packW8,
+// w8(r, t) = w[(t/16)·128 + r·16 + t%16], and the tile-major patch
+// (interleave4) patch(t, j) = patch[(j/8)·8·16·chunks + (t/4)·32 +
+// (j%8)·4 + t%4].
+//
+// SDOT kernel, 8 rows × 8 pixels per tile, 16 taps per chunk. V0-V7: 16
+// taps of each row (four 4-tap groups = the four SDOT lanes); V8-V15: tap
+// groups 0-3 of the tile's two 4-pixel vectors; V16+2r+v: row r, pixels
+// 4v…4v+3. One SDOT by element multiplies four pixels' 4-tap groups by one
+// row's 4 weights: 64 SDOTs (1024 MACs) per 4 loads, both operands read
+// in order. R8 the weight pointer (back to R0 for every tile), R2 the
+// patch pointer, R6 an acc row in bytes (npad·4), R7 the tile's byte
+// offset in an acc row, R20 chunks left.
+TEXT ·sdotBlock8(SB), NOSPLIT, $0-40
+	MOVD w+0(FP), R0
+	MOVD patch+8(FP), R2
+	MOVD npad+16(FP), R3
+	MOVD chunks+24(FP), R4
+	MOVD acc+32(FP), R5
+	LSL $2, R3, R6 // an acc row in bytes
+	MOVD ZR, R7
+tile:
+	MOVD R0, R8
 	MOVD R4, R20
 	VEOR V16.B16, V16.B16, V16.B16
 	VEOR V17.B16, V17.B16, V17.B16
@@ -86,24 +158,10 @@ tile:
 	VEOR V30.B16, V30.B16, V30.B16
 	VEOR V31.B16, V31.B16, V31.B16
 chunk:
-	VLD1.P 16(R8), [V0.B16] // row 0, taps t…t+15
-	VLD1.P 16(R9), [V1.B16] // row 1, taps t…t+15
-	VLD1.P 16(R10), [V2.B16] // row 2, taps t…t+15
-	VLD1.P 16(R11), [V3.B16] // row 3, taps t…t+15
-	VLD1.P 16(R12), [V4.B16] // row 4, taps t…t+15
-	VLD1.P 16(R13), [V5.B16] // row 5, taps t…t+15
-	VLD1.P 16(R14), [V6.B16] // row 6, taps t…t+15
-	VLD1.P 16(R15), [V7.B16] // row 7, taps t…t+15
-	MOVD R19, R21
-	VLD1 (R21), [V8.B16, V9.B16] // group 0, pixels 0-7
-	ADD R6, R21
-	VLD1 (R21), [V10.B16, V11.B16] // group 1, pixels 0-7
-	ADD R6, R21
-	VLD1 (R21), [V12.B16, V13.B16] // group 2, pixels 0-7
-	ADD R6, R21
-	VLD1 (R21), [V14.B16, V15.B16] // group 3, pixels 0-7
-	ADD R6, R21
-	MOVD R21, R19
+	VLD1.P 64(R8), [V0.B16, V1.B16, V2.B16, V3.B16] // rows 0-3, taps t…t+15
+	VLD1.P 64(R8), [V4.B16, V5.B16, V6.B16, V7.B16] // rows 4-7
+	VLD1.P 64(R2), [V8.B16, V9.B16, V10.B16, V11.B16] // groups 0-1, pixels 0-7
+	VLD1.P 64(R2), [V12.B16, V13.B16, V14.B16, V15.B16] // groups 2-3
 	WORD $0x4f80e110 // sdot v16.4s, v8.16b, v0.4b[0]
 	WORD $0x4f80e131 // sdot v17.4s, v9.16b, v0.4b[0]
 	WORD $0x4f81e112 // sdot v18.4s, v8.16b, v1.4b[0]
@@ -172,21 +230,14 @@ chunk:
 	BNE chunk
 	// Store the tile: row r at acc + r·npad·4 + R7.
 	ADD R5, R7, R22
-	VST1 [V16.S4, V17.S4], (R22)
-	ADD R6, R22
-	VST1 [V18.S4, V19.S4], (R22)
-	ADD R6, R22
-	VST1 [V20.S4, V21.S4], (R22)
-	ADD R6, R22
-	VST1 [V22.S4, V23.S4], (R22)
-	ADD R6, R22
-	VST1 [V24.S4, V25.S4], (R22)
-	ADD R6, R22
-	VST1 [V26.S4, V27.S4], (R22)
-	ADD R6, R22
-	VST1 [V28.S4, V29.S4], (R22)
-	ADD R6, R22
-	VST1 [V30.S4, V31.S4], (R22)
+	VST1.P [V16.S4, V17.S4], (R22)(R6)
+	VST1.P [V18.S4, V19.S4], (R22)(R6)
+	VST1.P [V20.S4, V21.S4], (R22)(R6)
+	VST1.P [V22.S4, V23.S4], (R22)(R6)
+	VST1.P [V24.S4, V25.S4], (R22)(R6)
+	VST1.P [V26.S4, V27.S4], (R22)(R6)
+	VST1.P [V28.S4, V29.S4], (R22)(R6)
+	VST1.P [V30.S4, V31.S4], (R22)(R6)
 	ADD $32, R7 // 8 pixels of 4 bytes
 	CMP R6, R7
 	BLT tile
@@ -194,7 +245,8 @@ chunk:
 
 // func mullBlock4(w *int8, wstride int, patch *int8, npad, chunks int, acc *int32)
 //
-// sdotBlock8's contract for 4 rows, without dotprod:
+// sdotBlock8's contract for 4 rows, without dotprod, on weights as they
+// are: w(r, t) = w[r·wstride + t].
 // SMULL + SMLAL pairs sum two products per int16 lane
 // (|·| ≤ 2·128·127 < 2^15: exact only while no weight is −128; the caller
 // checks), SADALP adds adjacent lanes into int32.
@@ -214,14 +266,13 @@ TEXT ·mullBlock4(SB), NOSPLIT, $0-48
 	MOVD npad+24(FP), R3
 	MOVD chunks+32(FP), R4
 	MOVD acc+40(FP), R5
-	LSL $2, R3, R6 // group stride in bytes
+	LSL $2, R3, R6 // an acc row in bytes
 	MOVD ZR, R7
 tile:
-	MOVD R0, R8 // row pointers restart for every pixel tile
+	MOVD R0, R8
 	ADD R1, R8, R9
 	ADD R1, R9, R10
 	ADD R1, R10, R11
-	ADD R2, R7, R19
 	MOVD R4, R20
 	VEOR V16.B16, V16.B16, V16.B16
 	VEOR V17.B16, V17.B16, V17.B16
@@ -244,11 +295,7 @@ chunk:
 	VLD1.P 16(R9), [V1.B16] // row 1, taps t…t+15
 	VLD1.P 16(R10), [V2.B16] // row 2, taps t…t+15
 	VLD1.P 16(R11), [V3.B16] // row 3, taps t…t+15
-	MOVD R19, R21
-	VLD1 (R21), [V4.B16, V5.B16] // group 0, pixels 0-7
-	ADD R6, R21
-	VLD1 (R21), [V6.B16, V7.B16] // group 1
-	ADD R6, R21
+	VLD1.P 64(R2), [V4.B16, V5.B16, V6.B16, V7.B16] // groups 0-1, pixels 0-7
 	VDUP V0.S[0], V8.S4 // row 0, group 0 weights ×4
 	VDUP V0.S[1], V9.S4
 	WORD $0x0e28c08a // smull v10.8h, v4.8b, v8.8b
@@ -305,10 +352,7 @@ chunk:
 	WORD $0x4e2f80eb // smlal2 v11.8h, v7.16b, v15.16b
 	WORD $0x4e60695e // sadalp v30.4s, v10.8h
 	WORD $0x4e60697f // sadalp v31.4s, v11.8h
-	VLD1 (R21), [V4.B16, V5.B16] // group 2, pixels 0-7
-	ADD R6, R21
-	VLD1 (R21), [V6.B16, V7.B16] // group 3
-	ADD R6, R21
+	VLD1.P 64(R2), [V4.B16, V5.B16, V6.B16, V7.B16] // groups 2-3, pixels 0-7
 	VDUP V0.S[2], V8.S4 // row 0, group 2 weights ×4
 	VDUP V0.S[3], V9.S4
 	WORD $0x0e28c08a // smull v10.8h, v4.8b, v8.8b
@@ -365,26 +409,22 @@ chunk:
 	WORD $0x4e2f80eb // smlal2 v11.8h, v7.16b, v15.16b
 	WORD $0x4e60695e // sadalp v30.4s, v10.8h
 	WORD $0x4e60697f // sadalp v31.4s, v11.8h
-	MOVD R21, R19
 	SUBS $1, R20
 	BNE chunk
 	// Store the tile: row r at acc + r·npad·4 + R7.
 	ADD R5, R7, R22
 	VADDP V17.S4, V16.S4, V16.S4
 	VADDP V19.S4, V18.S4, V17.S4
-	VST1 [V16.S4, V17.S4], (R22)
-	ADD R6, R22
+	VST1.P [V16.S4, V17.S4], (R22)(R6)
 	VADDP V21.S4, V20.S4, V20.S4
 	VADDP V23.S4, V22.S4, V21.S4
-	VST1 [V20.S4, V21.S4], (R22)
-	ADD R6, R22
+	VST1.P [V20.S4, V21.S4], (R22)(R6)
 	VADDP V25.S4, V24.S4, V24.S4
 	VADDP V27.S4, V26.S4, V25.S4
-	VST1 [V24.S4, V25.S4], (R22)
-	ADD R6, R22
+	VST1.P [V24.S4, V25.S4], (R22)(R6)
 	VADDP V29.S4, V28.S4, V28.S4
 	VADDP V31.S4, V30.S4, V29.S4
-	VST1 [V28.S4, V29.S4], (R22)
+	VST1.P [V28.S4, V29.S4], (R22)(R6)
 	ADD $32, R7 // 8 pixels of 4 bytes
 	CMP R6, R7
 	BLT tile
@@ -392,7 +432,8 @@ chunk:
 
 // func mullExactBlock4(w *int8, wstride int, patch *int8, npad, chunks int, acc *int32)
 //
-// sdotBlock8's contract for 4 rows, without dotprod:
+// sdotBlock8's contract for 4 rows, without dotprod, on weights as they
+// are: w(r, t) = w[r·wstride + t].
 // every product has its own int16 lane
 // (SMULL, SMULL, SADALP, SADALP), exact for any int8 weights; used for
 // layers with a −128 weight.
@@ -412,14 +453,13 @@ TEXT ·mullExactBlock4(SB), NOSPLIT, $0-48
 	MOVD npad+24(FP), R3
 	MOVD chunks+32(FP), R4
 	MOVD acc+40(FP), R5
-	LSL $2, R3, R6 // group stride in bytes
+	LSL $2, R3, R6 // an acc row in bytes
 	MOVD ZR, R7
 tile:
-	MOVD R0, R8 // row pointers restart for every pixel tile
+	MOVD R0, R8
 	ADD R1, R8, R9
 	ADD R1, R9, R10
 	ADD R1, R10, R11
-	ADD R2, R7, R19
 	MOVD R4, R20
 	VEOR V16.B16, V16.B16, V16.B16
 	VEOR V17.B16, V17.B16, V17.B16
@@ -442,11 +482,7 @@ chunk:
 	VLD1.P 16(R9), [V1.B16] // row 1, taps t…t+15
 	VLD1.P 16(R10), [V2.B16] // row 2, taps t…t+15
 	VLD1.P 16(R11), [V3.B16] // row 3, taps t…t+15
-	MOVD R19, R21
-	VLD1 (R21), [V4.B16, V5.B16] // group 0, pixels 0-7
-	ADD R6, R21
-	VLD1 (R21), [V6.B16, V7.B16] // group 1
-	ADD R6, R21
+	VLD1.P 64(R2), [V4.B16, V5.B16, V6.B16, V7.B16] // groups 0-1, pixels 0-7
 	VDUP V0.S[0], V8.S4 // row 0, group 0 weights ×4
 	VDUP V0.S[1], V9.S4
 	WORD $0x0e28c08a // smull v10.8h, v4.8b, v8.8b
@@ -519,10 +555,7 @@ chunk:
 	WORD $0x4e60697e // sadalp v30.4s, v11.8h
 	WORD $0x4e60699f // sadalp v31.4s, v12.8h
 	WORD $0x4e6069bf // sadalp v31.4s, v13.8h
-	VLD1 (R21), [V4.B16, V5.B16] // group 2, pixels 0-7
-	ADD R6, R21
-	VLD1 (R21), [V6.B16, V7.B16] // group 3
-	ADD R6, R21
+	VLD1.P 64(R2), [V4.B16, V5.B16, V6.B16, V7.B16] // groups 2-3, pixels 0-7
 	VDUP V0.S[2], V8.S4 // row 0, group 2 weights ×4
 	VDUP V0.S[3], V9.S4
 	WORD $0x0e28c08a // smull v10.8h, v4.8b, v8.8b
@@ -595,26 +628,22 @@ chunk:
 	WORD $0x4e60697e // sadalp v30.4s, v11.8h
 	WORD $0x4e60699f // sadalp v31.4s, v12.8h
 	WORD $0x4e6069bf // sadalp v31.4s, v13.8h
-	MOVD R21, R19
 	SUBS $1, R20
 	BNE chunk
 	// Store the tile: row r at acc + r·npad·4 + R7.
 	ADD R5, R7, R22
 	VADDP V17.S4, V16.S4, V16.S4
 	VADDP V19.S4, V18.S4, V17.S4
-	VST1 [V16.S4, V17.S4], (R22)
-	ADD R6, R22
+	VST1.P [V16.S4, V17.S4], (R22)(R6)
 	VADDP V21.S4, V20.S4, V20.S4
 	VADDP V23.S4, V22.S4, V21.S4
-	VST1 [V20.S4, V21.S4], (R22)
-	ADD R6, R22
+	VST1.P [V20.S4, V21.S4], (R22)(R6)
 	VADDP V25.S4, V24.S4, V24.S4
 	VADDP V27.S4, V26.S4, V25.S4
-	VST1 [V24.S4, V25.S4], (R22)
-	ADD R6, R22
+	VST1.P [V24.S4, V25.S4], (R22)(R6)
 	VADDP V29.S4, V28.S4, V28.S4
 	VADDP V31.S4, V30.S4, V29.S4
-	VST1 [V28.S4, V29.S4], (R22)
+	VST1.P [V28.S4, V29.S4], (R22)(R6)
 	ADD $32, R7 // 8 pixels of 4 bytes
 	CMP R6, R7
 	BLT tile
