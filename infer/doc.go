@@ -35,14 +35,20 @@ package infer
 // at 224, one thread, one inference isolated by subtracting a 1-run from a
 // 2-run `vggedge bench --threads 1 --warmup 0`.
 //
-//	micro-kernel                       inner loop   VGG16 conv5 layer   whole VGG16      ANCHORS target
-//	SDOT 8x8 (-cpu max: A76, A78AE)    ~12.3        7.8 MACs/insn       6.42 MACs/insn   ≥ 8
-//	SMULL/SMLAL/SADALP 4x8 (A53…A72)   ~4.0         3.08                2.99             ≥ 4
-//	generic Go (purego)                -            0.18                -
+//	micro-kernel                         inner loop   VGG16 conv5 layer   whole VGG16       ANCHORS target
+//	SDOT 8x8 (-cpu max: A76, A78AE)      ~14.6        11.7 MACs/insn      12.0 MACs/insn    ≥ 8
+//	Winograd F(2,3) SMLAL 8x8 (A53…A72)  ~8.1         6.29                6.8               ≥ 4
+//	SMULL/SMLAL/SADALP 4x8 (A53…A72)     ~4.0         3.08                (non-3x3 layers)
+//	generic Go (purego)                  -            0.18                -
 //
-// Whole-inference counts include im2row, packing, requantization, pooling
-// and the Linear layers (2,408,449,875 and 5,170,049,443 instructions).
-// Against the peaks in ANCHORS.md (MACs per cycle: A76 32, A72 8, A53 4)
-// and at one instruction per cycle these would be roughly 20%, 37% and 75%
-// of peak — an upper bound, since instructions are not cycles. Winograd
-// F(2,3)/F(4,3) is what the non-dotprod target needs.
+// Whole-inference counts include packing, requantization (NEON), pooling
+// (NEON) and the Linear layers: 1,288,338,339 instructions with dotprod,
+// ~2,270 M without (the non-dotprod path runs every 3x3 stride-1 layer as
+// Winograd F(2,3), weights transformed once at plan time; the rest on
+// SMULL/SMLAL). Before the Winograd path, the NEON epilogue and the
+// im2row-free stride-1 packing they were 2,408 M (6.42) and 5,170 M
+// (2.99). Against the peaks in ANCHORS.md (MACs per cycle: A76 32, A72 8,
+// A53 4) and at one instruction per cycle these would be roughly 38% (A76),
+// and for the direct-conv equivalent of Winograd 85% (A72) — upper bounds,
+// since instructions are not cycles and Winograd does fewer real multiplies
+// than the direct MACs counted. F(4,3) is not done.
