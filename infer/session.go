@@ -168,8 +168,9 @@ func (s *Session) plan(shapes []Shape) error {
 			if err := full.Check(l.Logits); err != nil {
 				return lerr(err)
 			}
-			// Weights in the kernel's own form (Winograd's transformed
-			// taps on non-dotprod ARM), made once here, not every frame.
+			// Weights in the kernel's own layout (packed for the SIMD
+			// kernel, or Winograd's U), made once here, not every frame;
+			// the workers share it read-only.
 			full.Prepared = kernels.PrepareConv(&full)
 			// Threads split the output rows: each builds only its rows'
 			// im2row patch (splitting channels made every thread build

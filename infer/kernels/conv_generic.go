@@ -98,7 +98,7 @@ func conv2d(p *Conv2dParams, x, y8 []int8, yf []float32, s *Scratch) {
 		convWinograd(p, x, &g, &s.wino)
 		return
 	}
-	g.simd = s.simd.prepare(&g)
+	g.simd = s.simd.prepare(p, &g)
 	if g.simd != nil && simdGemm.conv != nil && simdGemm.conv(p, x, g.simd) {
 		return
 	}

@@ -8,15 +8,20 @@ package kernels
 // comparing.
 
 // simdKernel is a SIMD replacement for gemm.run on whole bands, with the
-// weights packed once per convolution call into its own layout.
+// weights packed into its own layout: once at load (PrepareConv), or on
+// every convolution call without that.
 type simdKernel struct {
 	name string
 	// reserve grows s for a layer of O outputs, T taps and bands of at
-	// most n output pixels, so the steady state allocates nothing.
+	// most n output pixels, so the steady state allocates nothing; all
+	// but the packed weights (simdScratch.reserve).
 	reserve func(s *simdScratch, O, T, n int)
-	// pack lays out the [O][T] weights in s for band.
-	pack func(s *simdScratch, w []int8, O, T int)
-	// band is gemm.run of s.g, with s.g's weights packed in s.
+	// packLen is the int16 length of the packed [O][T] weights.
+	packLen func(O, T int) int
+	// pack lays out the [O][T] weights w in dst (packLen long) for band.
+	// It depends only on w, and dst's address (alignment).
+	pack func(dst []int16, w []int8, O, T int)
+	// band is gemm.run of s.g, with s.g's weights packed in s.wp.
 	band func(s *simdScratch, src []int8, ld, n, col0 int)
 	// winograd sends 3×3 stride-1 convolutions that fit to the Winograd
 	// path (winograd_generic.go) instead of band.
@@ -46,7 +51,13 @@ type simdScratch struct {
 	// through a function variable, so a pointer to the caller's local
 	// would move it to the heap (an allocation per call). It keeps the
 	// last layer's slices reachable until the next convolution.
-	g     gemm
+	g gemm
+	// wp is the current convolution's packed weights: p.Prepared's, or
+	// wpack's when the call packs them. Read-only: Prepared is shared.
+	wp []int16
+	// wpack holds the weights packed by the call (only without
+	// Prepared: then it grows to the layer's packed size), and the
+	// SMULL kernel's per-call row copies (wbuf, gemm_arm64.go).
 	wpack []int16
 	ppack []int16
 	acc   []int32
@@ -70,20 +81,30 @@ func (s *simdScratch) reserve(p *Conv2dParams) {
 	}
 	rows, cols := bandOf(p)
 	simdGemm.reserve(s, p.O, p.Taps(), rows*cols)
+	if preparedPack(p) == nil {
+		s.wpack = grow(s.wpack, simdGemm.packLen(p.O, p.Taps()))
+	}
 	if simdGemm.reserveConv != nil {
 		simdGemm.reserveConv(s, p)
 	}
 }
 
-// prepare packs g's weights for the SIMD kernel and returns the scratch
-// that g.run must hand to it, or nil for the generic path. It packs on
-// every convolution call: weights may change between calls.
-func (s *simdScratch) prepare(g *gemm) *simdScratch {
+// prepare sets up p's packed weights for the SIMD kernel, p.Prepared's
+// or packed now (weights may change between calls), and returns the
+// scratch that g.run must hand to it, or nil for the generic path.
+func (s *simdScratch) prepare(p *Conv2dParams, g *gemm) *simdScratch {
 	if simdGemm == nil {
 		return nil
 	}
 	s.g = *g
-	simdGemm.pack(s, g.w, len(g.bias), g.taps)
+	if s.wp = preparedPack(p); s.wp != nil {
+		return s
+	}
+	O, T := len(g.bias), g.taps
+	n := simdGemm.packLen(O, T)
+	s.wpack = grow(s.wpack, n)
+	s.wp = s.wpack[:n]
+	simdGemm.pack(s.wp, g.w, O, T)
 	return s
 }
 

@@ -36,8 +36,15 @@
 // transformed weights are 4× the textbook ones so that everything stays
 // integer, the int32 sums equal 4·acc mod 2³² with |4·acc| < 2³¹, and a
 // shift by 2 gives the direct kernel's accumulator bit for bit before the
-// same requantization. PrepareConv transforms a layer's weights once
-// (Conv2dParams.Prepared); without it every call transforms them again.
+// same requantization.
+//
+// PrepareConv lays a layer's weights out once for the kernel in use
+// (Conv2dParams.Prepared, prepared.go): the Winograd U, or the SIMD
+// kernel's packed weights. Without it, or when it was made from other
+// weights or for another kernel, every call packs them again. It adds to
+// the int8 weights (those alias the model file): AVX2's int16 layout
+// doubles them (29 MB for VGG16's convolutions), VNNI and NEON SDOT
+// repeat them in bytes.
 //
 // # Pooling and ReLU
 //

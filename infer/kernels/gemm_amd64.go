@@ -19,8 +19,10 @@ import (
 // pixels up to a multiple of 16 (their sums are computed and dropped; a
 // last block of at most 8 real pixels runs the half kernel gemm4x8AVX2),
 // channels up to a multiple of 4 (zero weights, rows never written out).
-// The weights are packed on every convolution call (about 1 ms of a VGG16
-// inference here, ~20 G weights/s), the patch once per band.
+// The weights are packed once at load (PrepareConv; int16, so twice the
+// int8 weights' bytes: 29 MB for VGG16), or on every convolution call
+// without that (about 1 ms of a VGG16 inference here, ~20 G weights/s);
+// the patch is packed once per band.
 //
 // Only int32 sums come from the GEMM assembly, and those are exact. The
 // int8 requantization is requantAVX2, an exact vector transcription of
@@ -53,7 +55,7 @@ var (
 	_ [256 - pBlockLen]struct{}
 )
 
-var avx2Kernel = simdKernel{name: "avx2", reserve: reserveAVX2, pack: packWeights, band: bandAVX2}
+var avx2Kernel = simdKernel{name: "avx2", reserve: reserveAVX2, packLen: packLenAVX2, pack: packWeights, band: bandAVX2}
 
 func init() {
 	// GODEBUG=cpu.avx2=off clears HasAVX2, which keeps the generic kernels;
@@ -69,23 +71,23 @@ func init() {
 
 func reserveAVX2(s *simdScratch, O, T, n int) {
 	kb, nb := ceilDiv(T, tapBlock), ceilDiv(n, tileN)
-	s.wpack = grow(s.wpack, ceilDiv(O, tileO)*kb*wBlockLen)
 	s.ppack = grow(s.ppack, nb*kb*pBlockLen)
 	s.acc = grow(s.acc, ceilDiv(O, tileO)*tileO*nb*tileN)
 }
 
+func packLenAVX2(O, T int) int { return ceilDiv(O, tileO) * ceilDiv(T, tapBlock) * wBlockLen }
+
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
-// packWeights lays out the [O][T] weights w as weight blocks in s.wpack.
-func packWeights(s *simdScratch, w []int8, O, T int) {
+// packWeights lays out the [O][T] weights w as weight blocks in wpack.
+func packWeights(wpack []int16, w []int8, O, T int) {
 	kb := ceilDiv(T, tapBlock)
 	nob := ceilDiv(O, tileO)
-	s.wpack = grow(s.wpack, nob*kb*wBlockLen)
 	full := T / tapBlock
 	for o := range nob * tileO {
 		// Channel o's taps go to block column o%4 of channel block o/4.
 		base := o/tileO*kb*wBlockLen + o%tileO*tapBlock
-		dst := s.wpack[base : base+(kb-1)*wBlockLen+tapBlock]
+		dst := wpack[base : base+(kb-1)*wBlockLen+tapBlock]
 		if o >= O { // padding channel: zero weights
 			for b := range kb {
 				clear(dst[b*wBlockLen : b*wBlockLen+tapBlock])
@@ -109,7 +111,7 @@ func packWeights(s *simdScratch, w []int8, O, T int) {
 }
 
 // bandAVX2 is gemm.run of s.g on the AVX2 micro-kernel, with the weights
-// packed in s by packWeights.
+// packed in s.wp by packWeights.
 //
 // Loop order: taps in chunks of kChunk blocks, then pixel blocks, then
 // channel blocks. A pixel block's chunk of patch (kChunk·512 bytes) stays
@@ -133,7 +135,7 @@ func bandAVX2(s *simdScratch, src []int8, ld, n, col0 int) {
 	for o := range O {
 		fill32(acc[o*ldacc:(o+1)*ldacc], g.bias[o])
 	}
-	wp := s.wpack[:nob*kb*wBlockLen]
+	wp := s.wp[:nob*kb*wBlockLen]
 	// A last pixel block with at most 8 real pixels runs the half kernel.
 	half := n%tileN != 0 && n%tileN <= tileN/2
 	for k0 := 0; k0 < kb; k0 += kChunk {

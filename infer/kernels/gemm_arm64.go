@@ -23,15 +23,15 @@ import (
 //   - sdotBlock8, dotprod cores (Cortex-A76, A78AE): 8 channels × 8 pixels,
 //     SDOT by element (four pixels' 4-tap groups times one channel's 4
 //     weights), 1024 MACs per 64 SDOTs and 4 loads. Its weights are packed
-//     once per call (packW8) as [O/8 blocks][T16/16 chunks][8 rows][16
-//     taps], zero past O and T, so a chunk's weights are 128 bytes in a
-//     row;
+//     (packW8) once at load (PrepareConv), or per call without that, as
+//     [O/8 blocks][T16/16 chunks][8 rows][16 taps], zero past O and T, so
+//     a chunk's weights are 128 bytes in a row;
 //   - mullBlock4, others (A53, A57, A72, Carmel), for the layers that
 //     do not take the Winograd path (winograd_generic.go): 4 channels × 8 pixels,
 //     SMULL + SMLAL pairs summed in int16, SADALP into int32. The int16 sum
 //     of two products is exact only while no weight is −128 (2·128·128
-//     overflows); pack checks the layer's weights once per call and picks
-//     mullExactBlock4, one product per int16 lane, when one is. Its weights
+//     overflows); pack checks the layer's weights (at load, or per call)
+//     and picks mullExactBlock4, one product per int16 lane, when one is. Its weights
 //     need no packing: the OIHW rows are already [O][T], and a 16-byte load
 //     of a row holds the four 4-tap groups that pair with four patch
 //     groups. A row read past T meets zero patch taps, so it may read
@@ -50,11 +50,11 @@ import (
 var neonDot, neonMull simdKernel
 
 func init() {
-	neonDot = simdKernel{name: "neon-sdot", reserve: reserveNEON, pack: packNEON, band: bandNEON,
+	neonDot = simdKernel{name: "neon-sdot", reserve: reserveNEON, packLen: packLenDot, pack: packWeightsDot, band: bandNEON,
 		requant: requantNEON, conv: convStripNEON, reserveConv: reserveStripNEON}
 	// Without dotprod, 3×3 stride-1 layers take Winograd F(2,3) with
 	// int16 SMLAL (winograd_generic.go): 2.25× fewer multiplications.
-	neonMull = simdKernel{name: "neon-smull", reserve: reserveNEON, pack: packNEON, band: bandNEON, winograd: true,
+	neonMull = simdKernel{name: "neon-smull", reserve: reserveNEON, packLen: packLenMull, pack: packWeightsMull, band: bandNEON, winograd: true,
 		requant: requantNEON, conv: convStripNEON, reserveConv: reserveStripNEON}
 	// GODEBUG=cpu.asimddp=off clears HasASIMDDP: the SMULL path.
 	switch {
@@ -108,8 +108,9 @@ const (
 	neonTileN = 8  // pixels per micro-kernel tile
 	neonChunk = 16 // taps per kernel step
 	neonRows  = 8  // output channels per block, the larger of the kernels'
-	// wbufOff is where wbuf starts in wpack (int16 index); wpack[0] is
-	// the "has −128" flag of the current layer.
+	// wbufOff is where the SMULL kernel's wbuf starts in the scratch's
+	// wpack (int16 index); before it, the "has −128" flag its pack
+	// writes when the call packs (wpack[0]).
 	wbufOff = 8
 )
 
@@ -118,19 +119,16 @@ func roundUp(a, b int) int { return (a + b - 1) / b * b }
 func reserveNEON(s *simdScratch, O, T, n int) {
 	t16, npad := roundUp(T, neonChunk), roundUp(n, neonTileN)
 	s.ppack = grow(s.ppack, t16*npad/2)
-	s.wpack = grow(s.wpack, wpackLen(O, T))
+	if simdGemm != &neonDot { // wbuf, with or without Prepared
+		s.wpack = grow(s.wpack, wbufOff+neonRows*t16/2)
+	}
 	s.acc = grow(s.acc, neonRows*npad)
 }
 
-// wpackLen is the int16 length of wpack: the packed weights (sdot), or
-// the flag and wbuf (mull).
-func wpackLen(O, T int) int {
-	t16 := roundUp(T, neonChunk)
-	if simdGemm == &neonDot {
-		return roundUp(O, neonRows) * t16 / 2
-	}
-	return wbufOff + neonRows*t16/2
-}
+// packLenDot and packLenMull are the int16 lengths of the packed weights:
+// sdotBlock8's blocks, or the SMULL kernel's flag.
+func packLenDot(O, T int) int  { return roundUp(O, neonRows) * roundUp(T, neonChunk) / 2 }
+func packLenMull(O, T int) int { return 1 }
 
 // int8s views an int16 buffer as bytes: the kernels' operands are int8,
 // simdScratch's buffers are int16 (the AVX2 layout), and sharing them keeps
@@ -139,17 +137,15 @@ func int8s(b []int16) []int8 {
 	return unsafe.Slice((*int8)(unsafe.Pointer(unsafe.SliceData(b))), 2*len(b))
 }
 
-// packNEON packs the weights for sdotBlock8, or notes whether the
-// SMULL-pair kernel is exact for w (its weights are used in place).
-func packNEON(s *simdScratch, w []int8, O, T int) {
-	s.wpack = grow(s.wpack, wpackLen(O, T))
-	if simdGemm == &neonDot {
-		packDot(int8s(s.wpack), w, O, T)
-		return
-	}
-	s.wpack[0] = 0
+// packWeightsDot packs the weights for sdotBlock8.
+func packWeightsDot(wpack []int16, w []int8, O, T int) { packDot(int8s(wpack), w, O, T) }
+
+// packWeightsMull notes whether the SMULL-pair kernel is exact for w (its
+// weights are used in place): wpack[0] = 1 when some weight is −128.
+func packWeightsMull(wpack []int16, w []int8, O, T int) {
+	wpack[0] = 0
 	if hasMinInt8(w) {
-		s.wpack[0] = 1
+		wpack[0] = 1
 	}
 }
 
@@ -221,10 +217,10 @@ func blocksNEON(s *simdScratch, patch []int8, npad, r, wp, ow, col0 int) {
 	rows, kernel := 4, mullBlock4
 	if simdGemm == &neonDot {
 		rows = 8
-	} else if s.wpack[0] != 0 {
+	} else if s.wp[0] != 0 {
 		kernel = mullExactBlock4
 	}
-	wp8 := int8s(s.wpack)
+	wp8 := int8s(s.wp)
 	acc := s.acc[:rows*npad]
 	for o := 0; o < O; o += rows {
 		if rows == 8 {
@@ -235,7 +231,7 @@ func blocksNEON(s *simdScratch, patch []int8, npad, r, wp, ow, col0 int) {
 				// The block's rows would read past the weights (the last
 				// block, or a partial one): copy them to wbuf. Rows past O
 				// keep stale bytes; their sums are dropped.
-				wbuf := wp8[2*wbufOff:][:neonRows*t16]
+				wbuf := int8s(s.wpack)[2*wbufOff:][:neonRows*t16]
 				w, wstride = wbuf, t16
 				for r := range min(rows, O-o) {
 					copy(wbuf[r*t16:r*t16+T], g.w[(o+r)*T:(o+r+1)*T])
@@ -302,7 +298,7 @@ func reserveStripNEON(s *simdScratch, p *Conv2dParams) {
 }
 
 // convStripNEON is conv2d for the convolutions stripFits takes, after
-// packNEON; it reports false for the others.
+// simdScratch.prepare; it reports false for the others.
 func convStripNEON(p *Conv2dParams, x []int8, s *simdScratch) bool {
 	if !stripFits(p) {
 		return false

@@ -249,3 +249,5 @@ func TestNEONDoesNotAllocate(t *testing.T) {
 		})
 	}
 }
+
+func init() { runnableKernels = neonPaths }

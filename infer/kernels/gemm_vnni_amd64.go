@@ -27,8 +27,9 @@ import (
 // pixels up to a multiple of 16 (computed and dropped), channels up to a
 // multiple of 8 (zero weights, rows never written out).
 //
-// Packed layouts (bytes; both 64-byte aligned in their scratch buffers,
-// which are the AVX2 kernel's []int16 seen as bytes):
+// Packed layouts (bytes; both 64-byte aligned in their buffers, which are
+// the AVX2 kernel's []int16 seen as bytes: wpack is Prepared's or the
+// scratch's):
 //
 //	wpack: [O/8 × 8] int32 corrections 128·Σw, then
 //	       [O/8 blocks][T/4 groups][8 channels][4 taps] int8
@@ -59,7 +60,7 @@ var (
 	_ [64 - vnniPGroup]struct{}
 )
 
-var vnniKernel = simdKernel{name: "avx512vnni", reserve: reserveVNNI, pack: packWeightsVNNI, band: bandVNNI}
+var vnniKernel = simdKernel{name: "avx512vnni", reserve: reserveVNNI, packLen: packLenVNNI, pack: packWeightsVNNI, band: bandVNNI}
 
 // vnniSizes returns the byte sizes of the correction header and the packed
 // weights, and of the packed patch for n pixels.
@@ -69,11 +70,17 @@ func vnniSizes(O, T, n int) (corr, wbytes, pbytes int) {
 }
 
 func reserveVNNI(s *simdScratch, O, T, n int) {
-	corr, wb, pb := vnniSizes(O, T, n)
-	s.wpack = grow(s.wpack, ceilDiv(corr+wb+64, 2))
+	_, _, pb := vnniSizes(O, T, n)
 	s.ppack = grow(s.ppack, ceilDiv(pb+64, 2))
 	nob := ceilDiv(O, vnniTileO)
 	s.acc = grow(s.acc, nob*vnniTileO*(ceilDiv(n, vnniBlockN)*vnniBlockN+1))
+}
+
+// packLenVNNI is the int16 length of the packed weights: the corrections
+// and the weights, and room to align them to 64 bytes.
+func packLenVNNI(O, T int) int {
+	corr, wb, _ := vnniSizes(O, T, 0)
+	return ceilDiv(corr+wb+64, 2)
 }
 
 // bytes64 returns the first n bytes of s from its first 64-byte aligned
@@ -86,20 +93,19 @@ func bytes64(s []int16, n int) []byte {
 	return unsafe.Slice((*byte)(unsafe.Add(p, off)), n)
 }
 
-// vnniWeights returns the correction header and the packed weights in s.
-func vnniWeights(s *simdScratch, O, T int) (corr []int32, wp []byte) {
+// vnniWeights returns the correction header and the packed weights in
+// wpack.
+func vnniWeights(wpack []int16, O, T int) (corr []int32, wp []byte) {
 	cb, wb, _ := vnniSizes(O, T, 0)
-	b := bytes64(s.wpack, cb+wb)
+	b := bytes64(wpack, cb+wb)
 	return unsafe.Slice((*int32)(unsafe.Pointer(&b[0])), cb/4), b[cb:]
 }
 
-// packWeightsVNNI lays out the [O][T] weights w in s.wpack and computes
-// the corrections 128·Σ_t w[o][t].
-func packWeightsVNNI(s *simdScratch, w []int8, O, T int) {
+// packWeightsVNNI lays out the [O][T] weights w in wpack (packLenVNNI
+// long) and computes the corrections 128·Σ_t w[o][t].
+func packWeightsVNNI(wpack []int16, w []int8, O, T int) {
 	kg, nob := ceilDiv(T, vnniGroup), ceilDiv(O, vnniTileO)
-	cb, wb, _ := vnniSizes(O, T, 0)
-	s.wpack = grow(s.wpack, ceilDiv(cb+wb+64, 2))
-	corr, wp := vnniWeights(s, O, T)
+	corr, wp := vnniWeights(wpack, O, T)
 	full := T / vnniGroup
 	for o := range nob * vnniTileO {
 		// Channel o's groups go to column o%8 of channel block o/8.
@@ -127,13 +133,13 @@ func packWeightsVNNI(s *simdScratch, w []int8, O, T int) {
 }
 
 // bandVNNI is gemm.run of s.g on the VNNI micro-kernels, with the weights
-// packed in s by packWeightsVNNI. The loop order is bandAVX2's: tap
+// packed in s.wp by packWeightsVNNI. The loop order is bandAVX2's: tap
 // chunks, then pairs of pixel blocks, then channel blocks.
 func bandVNNI(s *simdScratch, src []int8, ld, n, col0 int) {
 	g := &s.g
 	T, O := g.taps, len(g.bias)
 	kg, nb, nob := ceilDiv(T, vnniGroup), ceilDiv(n, vnniBlockN), ceilDiv(O, vnniTileO)
-	corr, wp := vnniWeights(s, O, T)
+	corr, wp := vnniWeights(s.wp, O, T)
 	_, _, pbytes := vnniSizes(O, T, n)
 	s.ppack = grow(s.ppack, ceilDiv(pbytes+64, 2))
 	pp := bytes64(s.ppack, pbytes)

@@ -107,12 +107,12 @@ func TestPackWeightsVNNI(t *testing.T) {
 		t.Skip("no AVX-512 VNNI")
 	}
 	r := rand.New(rand.NewPCG(33, 34))
-	var s simdScratch
 	for _, sh := range [][2]int{{1, 1}, {8, 4}, {9, 5}, {13, 27}, {64, 576}, {7, 4608}, {17, 3}} {
 		O, T := sh[0], sh[1]
 		w := randBytes(r, O*T, -128)
-		packWeightsVNNI(&s, w, O, T)
-		corr, wp := vnniWeights(&s, O, T)
+		wpack := make([]int16, packLenVNNI(O, T))
+		packWeightsVNNI(wpack, w, O, T)
+		corr, wp := vnniWeights(wpack, O, T)
 		kg := ceilDiv(T, 4)
 		for o := range ceilDiv(O, 8) * 8 {
 			var sum int32
@@ -147,3 +147,5 @@ func TestDispatchVNNI(t *testing.T) {
 		t.Errorf("GODEBUG=cpu.avx512vnni=off left HasAVX512VNNI set")
 	}
 }
+
+func init() { runnableKernels = amd64Kernels }

@@ -32,11 +32,13 @@ type Conv2dParams struct {
 	// output slice is still the whole O×OH×OW tensor.
 	RowsBegin, RowsEnd int
 
-	// Prepared, when not nil, is PrepareConv(p): the weights transformed
-	// once for the kernel this CPU runs (the Winograd path's U). It is
-	// used only while it was made from this Weight slice; without it that
-	// kernel transforms the weights on every call.
-	Prepared *WinogradWeights
+	// Prepared, when not nil, is PrepareConv(p): the weights laid out
+	// once for the kernel this CPU runs (packed for the SIMD kernel, or
+	// the Winograd path's U). It is used only while it was made from this
+	// Weight slice and shape for the kernel in use; without it the kernel
+	// packs the weights on every call. Kernels only read it: the threads
+	// of a Session share one.
+	Prepared *PreparedConv
 }
 
 // Taps is the accumulation length of one output: C·KH·KW.

@@ -86,33 +86,15 @@ func winoBlockGo(u, v []int16, cq, ldv, n int, m *[16 * 64]int32) {
 	}
 }
 
-// WinogradWeights is a convolution's weights in the Winograd path's U
-// layout, transformed once (PrepareConv) instead of on every call.
-type WinogradWeights struct {
-	w    []int8 // the weights it was made from, to recognise them
-	c, o int
-	u    []int16
-}
-
-// PrepareConv returns p's weights transformed for the kernel this CPU runs
-// p on, or nil when that kernel uses the weights as they are. Storing it
-// in p.Prepared saves the transform on every call; it must be prepared
-// again whenever p.Weight changes. p must pass Check.
-func PrepareConv(p *Conv2dParams) *WinogradWeights {
-	if !useWinograd(p) {
-		return nil
-	}
-	return prepareWinograd(p)
-}
-
-// prepareWinograd transforms p's weights whatever the CPU.
-func prepareWinograd(p *Conv2dParams) *WinogradWeights {
-	ww := &WinogradWeights{w: p.Weight, c: p.C, o: p.O,
-		u: make([]int16, winoUSize(p))}
+// prepareWinograd transforms p's weights to U whatever the CPU: U is
+// the same for the Go and assembly Winograd kernels.
+func prepareWinograd(p *Conv2dParams) *PreparedConv {
+	pc := newPrepared(p)
+	pc.u = make([]int16, winoUSize(p))
 	for ob := 0; ob < p.O; ob += winoO {
-		winoPackU(p, ob, ww.u[ob/winoO*winoUBlock(p):])
+		winoPackU(p, ob, pc.u[ob/winoO*winoUBlock(p):])
 	}
-	return ww
+	return pc
 }
 
 // winoUBlock is the size of one block of 8 channels in U.
@@ -122,14 +104,12 @@ func winoUSize(p *Conv2dParams) int { return (p.O + winoO - 1) / winoO * winoUBl
 
 func roundUp4(c int) int { return (c + 3) &^ 3 }
 
-// preparedU returns p's U when p.Prepared was made from p.Weight.
+// preparedU returns p's U when p.Prepared holds U made from p.Weight.
 func preparedU(p *Conv2dParams) []int16 {
-	ww := p.Prepared
-	if ww == nil || ww.c != p.C || ww.o != p.O || len(ww.w) != len(p.Weight) ||
-		len(ww.w) == 0 || &ww.w[0] != &p.Weight[0] {
-		return nil
+	if pc := p.Prepared; pc != nil && pc.u != nil && pc.madeFrom(p) {
+		return pc.u
 	}
-	return ww.u
+	return nil
 }
 
 // winoPackU writes U for channels ob…ob+7 (zero past O) to u in the

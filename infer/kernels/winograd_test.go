@@ -252,8 +252,14 @@ func TestWinogradDispatch(t *testing.T) {
 	if strings.HasSuffix(Describe(), "+winograd") != on {
 		t.Errorf("Describe() = %q with winograd %v", Describe(), on)
 	}
-	if (PrepareConv(p) != nil) != on {
-		t.Errorf("PrepareConv returns weights: %v, want %v", PrepareConv(p) != nil, on)
+	// PrepareConv gives U on the Winograd path, else the SIMD kernel's
+	// packed weights, and nothing for the generic kernel (below).
+	pc := PrepareConv(p)
+	if gotU := pc != nil && pc.u != nil; gotU != on {
+		t.Errorf("PrepareConv returns U: %v, want %v", gotU, on)
+	}
+	if gotPack := pc != nil && pc.wpack != nil; gotPack != (simdGemm != nil && !on) {
+		t.Errorf("PrepareConv returns packed weights: %v on %s", gotPack, Describe())
 	}
 	for _, q := range []Conv2dParams{
 		{C: 15, KH: 3, KW: 3, Stride: 1, OH: 4, OW: 4},
