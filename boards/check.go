@@ -24,6 +24,10 @@ type Budget struct {
 	// MemBytes caps the memory vggedge may use; 0 means all the board has
 	// available (RAM minus the OS reserve).
 	MemBytes int64
+	// CameraBytes is what the frame source holds besides the model: the
+	// camera's kernel buffers, the loop's frame buffers and the conversion
+	// buffer (the caller knows the source; boards does not).
+	CameraBytes int64
 }
 
 // Report is the verdict of a budget check, with everything it was based on.
@@ -34,7 +38,8 @@ type Report struct {
 	Cost      *infer.Cost
 	Estimate  Estimate
 	Available int64 // bytes vggedge may use
-	// PeakMemory = Cost.WeightBytes + Cost.PeakActivationBytes + RuntimeReserveBytes.
+	// PeakMemory = Cost.WeightBytes + Cost.PeakActivationBytes +
+	// RuntimeReserveBytes + Budget.CameraBytes.
 	PeakMemory  int64
 	Fits        bool
 	Reasons     []string // why it does not fit, or what it fits with
@@ -77,8 +82,8 @@ func check(m *infer.Model, b *Board, budget Budget) (*Report, error) {
 	if budget.Precision == "" {
 		budget.Precision = infer.Int8
 	}
-	if budget.Latency < 0 || budget.MemBytes < 0 {
-		return nil, errors.New("latency and memory budgets must not be negative")
+	if budget.Latency < 0 || budget.MemBytes < 0 || budget.CameraBytes < 0 {
+		return nil, errors.New("latency, memory and camera budgets must not be negative")
 	}
 	c, err := m.Cost(budget.Precision)
 	if err != nil {
@@ -87,7 +92,7 @@ func check(m *infer.Model, b *Board, budget Budget) (*Report, error) {
 	r := &Report{Model: m, Board: b, Budget: budget, Cost: c}
 	r.Estimate = EstimateLatency(c, b)
 	r.Available = b.Available(budget)
-	r.PeakMemory = c.WeightBytes + c.PeakActivationBytes + RuntimeReserveBytes
+	r.PeakMemory = c.WeightBytes + c.PeakActivationBytes + RuntimeReserveBytes + budget.CameraBytes
 	r.Fits = r.MemFits() && r.LatencyFits()
 
 	memWhere := fmt.Sprintf("%s available on %s (%s RAM − %s OS reserve)", mib(r.Available), b.ID, mib(b.RAMBytes), mib(b.OSReserveBytes))
@@ -97,8 +102,12 @@ func check(m *infer.Model, b *Board, budget Budget) (*Report, error) {
 	if r.MemFits() {
 		r.Reasons = append(r.Reasons, fmt.Sprintf("memory: needs %s of %s", mib(r.PeakMemory), memWhere))
 	} else {
-		r.Reasons = append(r.Reasons, fmt.Sprintf("memory: needs %s, %s: %s over (weights %s + activations %s + runtime %s)",
-			mib(r.PeakMemory), memWhere, mib(r.PeakMemory-r.Available), mib(c.WeightBytes), mib(c.PeakActivationBytes), mib(RuntimeReserveBytes)))
+		camera := ""
+		if budget.CameraBytes > 0 {
+			camera = " + camera buffers " + mib(budget.CameraBytes)
+		}
+		r.Reasons = append(r.Reasons, fmt.Sprintf("memory: needs %s, %s: %s over (weights %s + activations %s + runtime %s%s)",
+			mib(r.PeakMemory), memWhere, mib(r.PeakMemory-r.Available), mib(c.WeightBytes), mib(c.PeakActivationBytes), mib(RuntimeReserveBytes), camera))
 	}
 	band := fmt.Sprintf("±%.0f%%", 100*r.Estimate.ErrorBand)
 	switch {

@@ -26,6 +26,7 @@ func runCheck(args []string, stdout io.Writer) (int, error) {
 	mem := fs.String("mem", "", "memory budget for vggedge, e.g. 300MiB (default: the board's RAM minus its OS reserve)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	profile := fs.String("profile", "", "a profile measured by vggedge bench --save-profile, instead of the board's seeded throughput")
+	cameraSize := fs.String("camera", "", "count a camera's frame buffers in memory: WxH, e.g. 640x480 (what vggedge run holds for it)")
 	compare := fs.String("compare", "", "a second model (file, embedded name or architecture) to check side by side; exit 0 only when both fit")
 	if err := parseFlags(fs, args); err != nil {
 		return exitBadInput, err
@@ -52,6 +53,13 @@ func runCheck(args []string, stdout io.Writer) (int, error) {
 		if budget.MemBytes, err = parseSize(*mem); err != nil {
 			return exitBadInput, fmt.Errorf("--mem: %w", err)
 		}
+	}
+	if *cameraSize != "" {
+		w, h, err := parseFrameSize(*cameraSize)
+		if err != nil {
+			return exitBadInput, fmt.Errorf("--camera: %w", err)
+		}
+		budget.CameraBytes = cameraBufferBytes(w, h)
 	}
 	var prof *boards.Profile
 	if *profile != "" {
@@ -162,6 +170,7 @@ type checkJSON struct {
 	PeakActivationBytes      int64            `json:"peak_activation_bytes"`
 	PeakActivationFusedBytes int64            `json:"peak_activation_fused_bytes"`
 	RuntimeReserveBytes      int64            `json:"runtime_reserve_bytes"`
+	CameraBufferBytes        int64            `json:"camera_buffer_bytes"`
 	PeakMemoryBytes          int64            `json:"peak_memory_bytes"`
 	AvailableBytes           int64            `json:"available_bytes"`
 	EstimatedLatencyMs       float64          `json:"estimated_latency_ms"`
@@ -193,7 +202,7 @@ func checkReportJSON(r *boards.Report) checkJSON {
 		Params: c.Params, Weights: c.Weights, MACs: c.MACs, FLOPs: 2 * c.MACs,
 		WeightBytes: c.WeightBytes, PeakActivationBytes: c.PeakActivationBytes,
 		PeakActivationFusedBytes: c.PeakActivationFusedBytes, RuntimeReserveBytes: boards.RuntimeReserveBytes,
-		PeakMemoryBytes: r.PeakMemory, AvailableBytes: r.Available,
+		CameraBufferBytes: r.Budget.CameraBytes, PeakMemoryBytes: r.PeakMemory, AvailableBytes: r.Available,
 		EstimatedLatencyMs: round3(r.Estimate.TotalMs), LatencyErrorBand: r.Estimate.ErrorBand,
 		EstimateNote: estimateNote(r), Fits: r.Fits, MemoryFits: r.MemFits(), LatencyFits: r.LatencyFits(),
 		Reasons: r.Reasons, Suggestions: r.Suggestions,
@@ -367,4 +376,14 @@ func writeCompareJSON(w io.Writer, a, b *boards.Report) error {
 		Models []checkJSON `json:"models"`
 		Fits   bool        `json:"fits"`
 	}{[]checkJSON{checkReportJSON(a), checkReportJSON(b)}, a.Fits && b.Fits})
+}
+
+// cameraBufferBytes is what vggedge run holds for a W×H camera besides the
+// model, counted at YUYV's 2 bytes per pixel (the larger of the raw
+// formats a camera sends; MJPEG frames are smaller, their decoded planes
+// no larger): the V4L2 source's 3 kernel buffers, the loop's 3 frame
+// buffers (capture, pending, inference) and one RGB conversion buffer.
+func cameraBufferBytes(w, h int) int64 {
+	frame := int64(w) * int64(h)
+	return (3+3)*2*frame + 3*frame
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -209,5 +210,27 @@ func TestBoardsCommand(t *testing.T) {
 	code, out, _ = runCLI(t, "boards")
 	if code != exitOK || !strings.Contains(out, "rpi5-16g") || !strings.Contains(out, "this machine") {
 		t.Errorf("boards text: exit %d\n%s", code, out)
+	}
+}
+
+// --camera adds what run holds for a camera of that size: 3 V4L2 kernel
+// buffers and 3 loop buffers at YUYV's 2 bytes per pixel, plus one RGB
+// conversion buffer — 640×480: 6·2·307,200 + 3·307,200 = 4,608,000 B.
+// On a board where the model only just fits, the camera tips it over.
+func TestCheckCountsCameraBuffers(t *testing.T) {
+	_, plain := checkJSONOf(t, "--arch", "vgg16", "--board", "rpi-zero2w")
+	_, cam := checkJSONOf(t, "--arch", "vgg16", "--board", "rpi-zero2w", "--camera", "640x480")
+	if cam.CameraBufferBytes != 4_608_000 || cam.PeakMemoryBytes-plain.PeakMemoryBytes != 4_608_000 {
+		t.Errorf("camera 640x480: %d B counted, peak %d → %d; want 4,608,000 more", cam.CameraBufferBytes, plain.PeakMemoryBytes, cam.PeakMemoryBytes)
+	}
+	// A memory budget between the two peaks: fits without the camera, not with it.
+	mem := strconv.FormatInt(plain.PeakMemoryBytes+1_000_000, 10)
+	codeA, a := checkJSONOf(t, "--arch", "vgg16", "--board", "rpi-zero2w", "--mem", mem)
+	codeB, b := checkJSONOf(t, "--arch", "vgg16", "--board", "rpi-zero2w", "--mem", mem, "--camera", "640x480")
+	if codeA != exitOK || !a.MemoryFits || codeB != exitNotFit || b.MemoryFits {
+		t.Errorf("--mem %s: without camera exit %d fits %v; with camera exit %d fits %v", mem, codeA, a.MemoryFits, codeB, b.MemoryFits)
+	}
+	if !strings.Contains(strings.Join(b.Reasons, " "), "camera buffers 4.4 MiB") {
+		t.Errorf("reasons do not name the camera buffers: %q", b.Reasons)
 	}
 }
