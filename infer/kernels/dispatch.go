@@ -108,6 +108,28 @@ func (s *simdScratch) prepare(p *Conv2dParams, g *gemm) *simdScratch {
 	return s
 }
 
+// fillStrip, for the SIMD kernels' strip paths (convStripNEON,
+// convStripVNNI), writes input rows oy0−Pad… (h of them) of every channel to
+// strip[c·sh·wp + py·wp …], PadValue outside the image.
+func fillStrip(p *Conv2dParams, x []int8, oy0, h, sh, wp int, strip []int8) {
+	hw := p.H * p.W
+	for c := range p.C {
+		pv := p.PadValue[c]
+		xc := x[c*hw : (c+1)*hw]
+		for py := range h {
+			dst := strip[c*sh*wp+py*wp:][:wp]
+			iy := oy0 - p.Pad + py
+			if iy < 0 || iy >= p.H {
+				fill(dst, pv)
+				continue
+			}
+			fill(dst[:p.Pad], pv)
+			copy(dst[p.Pad:p.Pad+p.W], xc[iy*p.W:(iy+1)*p.W])
+			fill(dst[p.Pad+p.W:], pv)
+		}
+	}
+}
+
 // grow returns s with length at least n, reallocating only when needed.
 func grow[T any](s []T, n int) []T {
 	if len(s) < n {

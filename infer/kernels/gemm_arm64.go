@@ -339,27 +339,6 @@ func convStripNEON(p *Conv2dParams, x []int8, s *simdScratch) bool {
 	return true
 }
 
-// fillStrip writes input rows oy0−Pad… (h of them) of every channel to
-// strip[c·sh·wp + py·wp …], PadValue outside the image.
-func fillStrip(p *Conv2dParams, x []int8, oy0, h, sh, wp int, strip []int8) {
-	hw := p.H * p.W
-	for c := range p.C {
-		pv := p.PadValue[c]
-		xc := x[c*hw : (c+1)*hw]
-		for py := range h {
-			dst := strip[c*sh*wp+py*wp:][:wp]
-			iy := oy0 - p.Pad + py
-			if iy < 0 || iy >= p.H {
-				fill(dst, pv)
-				continue
-			}
-			fill(dst[:p.Pad], pv)
-			copy(dst[p.Pad:p.Pad+p.W], xc[iy*p.W:(iy+1)*p.W])
-			fill(dst[p.Pad+p.W:], pv)
-		}
-	}
-}
-
 // packBandNEON interleaves the tap rows src[t·ld : t·ld+n] into patch
 // (layout above). Only the taps matter for pixels j < n; taps T…t16 must
 // be zero because the mull kernels' weights facing them are not.

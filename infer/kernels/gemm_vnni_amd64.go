@@ -60,7 +60,8 @@ var (
 	_ [64 - vnniPGroup]struct{}
 )
 
-var vnniKernel = simdKernel{name: "avx512vnni", reserve: reserveVNNI, packLen: packLenVNNI, pack: packWeightsVNNI, band: bandVNNI}
+var vnniKernel = simdKernel{name: "avx512vnni", reserve: reserveVNNI, packLen: packLenVNNI, pack: packWeightsVNNI, band: bandVNNI,
+	conv: convStripVNNI, reserveConv: reserveStripVNNI}
 
 // vnniSizes returns the byte sizes of the correction header and the packed
 // weights, and of the packed patch for n pixels.
@@ -133,13 +134,12 @@ func packWeightsVNNI(wpack []int16, w []int8, O, T int) {
 }
 
 // bandVNNI is gemm.run of s.g on the VNNI micro-kernels, with the weights
-// packed in s.wp by packWeightsVNNI. The loop order is bandAVX2's: tap
-// chunks, then pairs of pixel blocks, then channel blocks.
+// packed in s.wp by packWeightsVNNI: pack the band's patch, multiply,
+// requantize.
 func bandVNNI(s *simdScratch, src []int8, ld, n, col0 int) {
 	g := &s.g
 	T, O := g.taps, len(g.bias)
-	kg, nb, nob := ceilDiv(T, vnniGroup), ceilDiv(n, vnniBlockN), ceilDiv(O, vnniTileO)
-	corr, wp := vnniWeights(s.wp, O, T)
+	kg, nb := ceilDiv(T, vnniGroup), ceilDiv(n, vnniBlockN)
 	_, _, pbytes := vnniSizes(O, T, n)
 	s.ppack = grow(s.ppack, ceilDiv(pbytes+64, 2))
 	pp := bytes64(s.ppack, pbytes)
@@ -147,9 +147,26 @@ func bandVNNI(s *simdScratch, src []int8, ld, n, col0 int) {
 	for jb := range nb {
 		packPatchVNNI(pp[jb*blk:(jb+1)*blk], src, ld, jb*vnniBlockN, min(vnniBlockN, n-jb*vnniBlockN), T)
 	}
-	ldacc := nb * vnniBlockN
+	acc, ldacc := gemmVNNI(s, pp, nb)
+	for o := range O {
+		outAVX2(g, o, acc[o*ldacc:o*ldacc+n], col0)
+	}
+}
+
+// gemmVNNI multiplies s.g's packed weights by the nb packed pixel blocks
+// pp and returns the int32 sums, channel o's pixel j at acc[o·ldacc+j].
+// The loop order is bandAVX2's: tap chunks, then pairs of pixel blocks,
+// then channel blocks.
+func gemmVNNI(s *simdScratch, pp []byte, nb int) (acc []int32, ldacc int) {
+	g := &s.g
+	T, O := g.taps, len(g.bias)
+	kg, nob := ceilDiv(T, vnniGroup), ceilDiv(O, vnniTileO)
+	corr, wp := vnniWeights(s.wp, O, T)
+	blk := kg * vnniPGroup
+	_ = pp[nb*blk-1]
+	ldacc = nb * vnniBlockN
 	s.acc = grow(s.acc, nob*vnniTileO*(ldacc+1))
-	acc := s.acc[:nob*vnniTileO*ldacc]
+	acc = s.acc[:nob*vnniTileO*ldacc]
 	// The accumulators' starting values, Bias − 128·Σw, which the kernels
 	// broadcast on the first chunk of taps; padding channels start from 0.
 	init := s.acc[nob*vnniTileO*ldacc : nob*vnniTileO*(ldacc+1)]
@@ -178,9 +195,7 @@ func bandVNNI(s *simdScratch, src []int8, ld, n, col0 int) {
 			}
 		}
 	}
-	for o := range O {
-		outAVX2(g, o, acc[o*ldacc:o*ldacc+n], col0)
-	}
+	return acc, ldacc
 }
 
 // packPatchVNNI packs the w ≤ 16 pixels j0… of the tap rows src[t·ld+j]
@@ -225,6 +240,9 @@ func gemm8x16VNNI(w, p *byte, kg int, acc *int32, ldacc int, init *int32)
 
 //go:noescape
 func packPatchVNNIAsm(dst *byte, src *int8, ld, ngroups int)
+
+//go:noescape
+func packStripVNNIAsm(dst *byte, src *int8, offs *int, ngroups, nblocks, blk int)
 
 //go:noescape
 func packWeightsVNNIAsm(dst *byte, w *int8, ngroups int)

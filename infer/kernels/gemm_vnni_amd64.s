@@ -266,6 +266,70 @@ gloop:
 	VZEROUPPER
 	RET
 
+// func packStripVNNIAsm(dst *byte, src *int8, offs *int, ngroups, nblocks, blk int)
+//
+// packPatchVNNIAsm for tap rows at arbitrary offsets (the strip path,
+// vnni_strip_amd64.go): tap group k's rows start at src+offs[4k…4k+3];
+// its nblocks pixel blocks go to dst + k·64 + b·blk. ngroups, nblocks > 0.
+TEXT ·packStripVNNIAsm(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ offs+16(FP), DX
+	MOVQ ngroups+24(FP), CX
+	MOVQ nblocks+32(FP), R12
+	MOVQ blk+40(FP), BX
+	MOVL $0x80808080, AX
+	MOVQ AX, X15
+	VPBROADCASTD X15, X15
+
+sgroup:
+	MOVQ (DX), R8
+	MOVQ 8(DX), R9
+	MOVQ 16(DX), R10
+	MOVQ 24(DX), R11
+	ADDQ SI, R8
+	ADDQ SI, R9
+	ADDQ SI, R10
+	ADDQ SI, R11
+	MOVQ DI, R13
+	MOVQ R12, AX
+
+sblock:
+	VMOVDQU    (R8), X0
+	VMOVDQU    (R9), X1
+	VMOVDQU    (R10), X2
+	VMOVDQU    (R11), X3
+	VPUNPCKLBW X1, X0, X4
+	VPUNPCKHBW X1, X0, X5
+	VPUNPCKLBW X3, X2, X6
+	VPUNPCKHBW X3, X2, X7
+	VPUNPCKLWD X6, X4, X8
+	VPUNPCKHWD X6, X4, X9
+	VPUNPCKLWD X7, X5, X10
+	VPUNPCKHWD X7, X5, X11
+	VPXOR      X15, X8, X8
+	VPXOR      X15, X9, X9
+	VPXOR      X15, X10, X10
+	VPXOR      X15, X11, X11
+	VMOVDQU    X8, (R13)
+	VMOVDQU    X9, 16(R13)
+	VMOVDQU    X10, 32(R13)
+	VMOVDQU    X11, 48(R13)
+	ADDQ       $16, R8
+	ADDQ       $16, R9
+	ADDQ       $16, R10
+	ADDQ       $16, R11
+	ADDQ       BX, R13
+	DECQ       AX
+	JNZ        sblock
+
+	ADDQ $32, DX
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  sgroup
+	VZEROUPPER
+	RET
+
 // func packWeightsVNNIAsm(dst *byte, w *int8, ngroups int)
 //
 // Copies ngroups groups of 4 weights, one group every 32 bytes of dst (the
