@@ -6,6 +6,9 @@ type Features struct {
 	DotProd bool `json:"dotprod"` // arm64 SDOT/UDOT (FEAT_DotProd)
 	I8MM    bool `json:"i8mm"`    // arm64 SMMLA (FEAT_I8MM)
 	AVX2    bool `json:"avx2"`
+	// AVX512VNNI is VPDPBUSD with the AVX-512 F/BW/VL it needs (x86
+	// servers and recent desktops; no board profile has it).
+	AVX512VNNI bool `json:"avx512vnni,omitempty"`
 }
 
 // Throughput is effective multiply-accumulates per second, in GMAC/s, for

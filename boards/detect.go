@@ -65,7 +65,8 @@ func HostFeatures() Features {
 	case "arm":
 		return Features{NEON: cpu.ARM.HasNEON}
 	case "amd64":
-		return Features{AVX2: cpu.X86.HasAVX2}
+		return Features{AVX2: cpu.X86.HasAVX2, AVX512VNNI: cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW &&
+			cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI}
 	}
 	return Features{}
 }

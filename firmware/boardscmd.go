@@ -59,7 +59,7 @@ func features(f boards.Features) string {
 	for _, x := range []struct {
 		on   bool
 		name string
-	}{{f.NEON, "neon"}, {f.DotProd, "dotprod"}, {f.I8MM, "i8mm"}, {f.AVX2, "avx2"}} {
+	}{{f.NEON, "neon"}, {f.DotProd, "dotprod"}, {f.I8MM, "i8mm"}, {f.AVX2, "avx2"}, {f.AVX512VNNI, "avx512vnni"}} {
 		if x.on {
 			fs = append(fs, x.name)
 		}

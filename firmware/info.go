@@ -71,6 +71,9 @@ func runInfo(args []string, stdout io.Writer) (int, error) {
 		host += ", CPU features: " + features(d.Features)
 	}
 	fmt.Fprintf(&b, "this host %s; int8 kernels: %s (GODEBUG=cpu.avx2=off or cpu.asimddp=off force the fallbacks)\n", host, kernels.Describe())
+	for _, k := range kernels.DescribeKinds() {
+		fmt.Fprintf(&b, "  %-38s %s\n", k.Kind, k.Kernel)
+	}
 	if f.Int8 != nil {
 		b.WriteString("\nint8 layers\n")
 		tab := table{leftCols: 2}
