@@ -137,3 +137,11 @@ func grow[T any](s []T, n int) []T {
 	}
 	return s
 }
+
+// stripFits reports whether the strip paths (convStripNEON,
+// convStripVNNI) take p: stride 1, not a direct 1×1, bands of whole
+// output rows.
+func stripFits(p *Conv2dParams) bool {
+	_, cols := bandOf(p)
+	return p.Stride == 1 && !direct(p) && cols == p.OW
+}

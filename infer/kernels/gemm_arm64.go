@@ -270,13 +270,6 @@ func blocksNEON(s *simdScratch, patch []int8, npad, r, wp, ow, col0 int) {
 // the strip. packStrip reads and writes whole 16-pixel blocks: the strip
 // and the patch have room for n rounded up to 16.
 
-// stripFits reports whether convStripNEON takes p: stride 1, not a direct
-// 1×1, bands of whole output rows.
-func stripFits(p *Conv2dParams) bool {
-	_, cols := bandOf(p)
-	return p.Stride == 1 && !direct(p) && cols == p.OW
-}
-
 // stripGeom returns p's band rows, padded width, strip rows per channel,
 // the zero run's offset and a full band's pixels rounded up to 16.
 func stripGeom(p *Conv2dParams) (rows, wp, sh, zoff, n16 int) {

@@ -15,13 +15,6 @@ package kernels
 // 15 bytes past the strip: the buffer has room). The padding taps T…4·kg
 // face zero weights; they read the strip's first bytes.
 
-// vnniStripFits reports whether convStripVNNI takes p: stride 1, not a
-// direct 1×1, bands of whole output rows.
-func vnniStripFits(p *Conv2dParams) bool {
-	_, cols := bandOf(p)
-	return p.Stride == 1 && !direct(p) && cols == p.OW
-}
-
 // vnniStripGeom returns p's band rows, padded width, strip rows per
 // channel, the strip's length and a full band's pixel blocks.
 func vnniStripGeom(p *Conv2dParams) (rows, wp, sh, slen, nb int) {
@@ -31,7 +24,7 @@ func vnniStripGeom(p *Conv2dParams) (rows, wp, sh, slen, nb int) {
 }
 
 func reserveStripVNNI(s *simdScratch, p *Conv2dParams) {
-	if !vnniStripFits(p) {
+	if !stripFits(p) {
 		return
 	}
 	_, _, _, slen, nb := vnniStripGeom(p)
@@ -42,10 +35,10 @@ func reserveStripVNNI(s *simdScratch, p *Conv2dParams) {
 	s.acc = grow(s.acc, nob*vnniTileO*(nb*vnniBlockN+1))
 }
 
-// convStripVNNI is conv2d for the convolutions vnniStripFits takes, after
+// convStripVNNI is conv2d for the convolutions stripFits takes, after
 // simdScratch.prepare; it reports false for the others.
 func convStripVNNI(p *Conv2dParams, x []int8, s *simdScratch) bool {
-	if !vnniStripFits(p) {
+	if !stripFits(p) {
 		return false
 	}
 	reserveStripVNNI(s, p)

@@ -93,8 +93,8 @@ func TestARM64WordEncodings(t *testing.T) {
 	t.Logf("%d WORDs checked in %v", len(words), files)
 }
 
-// gemm_arm64.s is what internal/neongen writes: an edit by hand would be
-// lost at the next go generate.
+// The arm64 assembly files are what internal/neongen writes: an edit by
+// hand would be lost at the next go generate.
 func TestARM64AssemblyGenerated(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the generator")
@@ -103,23 +103,27 @@ func TestARM64AssemblyGenerated(t *testing.T) {
 	if _, err := os.Stat(gobin); err != nil {
 		t.Skip("no go command to run the generator")
 	}
-	tmp := filepath.Join(t.TempDir(), "gemm_arm64.s")
-	cmd := exec.Command(gobin, "run", "./internal/neongen", "-o", tmp)
-	// The generator runs on the host, whatever GOARCH the test targets
-	// (under qemu the go command is still the host's): empty means native.
-	cmd.Env = append(os.Environ(), "GOARCH=", "GOOS=")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("neongen: %v\n%s", err, out)
-	}
-	gen, err := os.ReadFile(tmp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	have, err := os.ReadFile("gemm_arm64.s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(gen, have) {
-		t.Error("gemm_arm64.s differs from internal/neongen's output: run go generate ./infer/kernels")
+	for _, tc := range []struct{ set, file string }{
+		{"gemm", "gemm_arm64.s"}, {"winograd", "winograd_arm64.s"}, {"requant", "requant_arm64.s"},
+	} {
+		tmp := filepath.Join(t.TempDir(), tc.file)
+		cmd := exec.Command(gobin, "run", "./internal/neongen", "-set", tc.set, "-o", tmp)
+		// The generator runs on the host, whatever GOARCH the test targets
+		// (under qemu the go command is still the host's): empty means native.
+		cmd.Env = append(os.Environ(), "GOARCH=", "GOOS=")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("neongen -set %s: %v\n%s", tc.set, err, out)
+		}
+		gen, err := os.ReadFile(tmp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		have, err := os.ReadFile(tc.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(gen, have) {
+			t.Errorf("%s differs from internal/neongen -set %s: run go generate ./infer/kernels", tc.file, tc.set)
+		}
 	}
 }
