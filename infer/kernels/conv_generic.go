@@ -33,10 +33,15 @@ type Scratch struct {
 	acc   []int32
 	simd  simdScratch // the SIMD kernel's buffers (dispatch.go)
 	wino  winoScratch // the Winograd path's (winograd_generic.go)
+	w43   w43Scratch  // the F(4,3) path's (winograd43.go)
 }
 
 // Reserve grows s to what p needs.
 func (s *Scratch) Reserve(p *Conv2dParams) {
+	if useWino43(p) {
+		s.w43.reserve(p)
+		return
+	}
 	if useWinograd(p) {
 		s.wino.reserve(p)
 		return
@@ -94,6 +99,10 @@ func conv2d(p *Conv2dParams, x, y8 []int8, yf []float32, s *Scratch) {
 	hw := p.H * p.W
 	x = x[:p.C*hw]
 	g := newGemm(p, y8, yf)
+	if useWino43(p) {
+		convWino43(p, x, &g, &s.w43)
+		return
+	}
 	if useWinograd(p) {
 		convWinograd(p, x, &g, &s.wino)
 		return

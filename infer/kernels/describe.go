@@ -2,8 +2,11 @@ package kernels
 
 // Describe names the convolution kernel this CPU runs ("generic" without
 // SIMD), for `vggedge info` and `vggedge bench`; "+winograd" when 3×3
-// stride-1 layers take the Winograd path.
+// stride-1 layers take the Winograd F(2,3) path, "+winograd43" for F(4,3).
 func Describe() string {
+	if simdGemm != nil && simdGemm.winograd43 {
+		return kernelName() + "+winograd43"
+	}
 	if simdGemm != nil && simdGemm.winograd {
 		return kernelName() + "+winograd"
 	}
@@ -21,6 +24,9 @@ func DescribeKinds() []KindKernel {
 	conv3 := conv
 	if simdGemm != nil && simdGemm.winograd {
 		conv3 = conv + ", Winograd F(2,3)"
+	}
+	if simdGemm != nil && simdGemm.winograd43 {
+		conv3 = conv + ", Winograd F(4,3)"
 	}
 	linear, requant, pool := "generic", "generic", "generic"
 	if simdDot4 != nil {

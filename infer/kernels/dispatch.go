@@ -26,6 +26,9 @@ type simdKernel struct {
 	// winograd sends 3×3 stride-1 convolutions that fit to the Winograd
 	// path (winograd_generic.go) instead of band.
 	winograd bool
+	// winograd43 sends 3×3 stride-1 convolutions that fit to the
+	// F(4,3) path (winograd43.go).
+	winograd43 bool
 	// requant, when set, is the int8 epilogue of the paths that go
 	// through gemm.out (Winograd): dst[j] = RequantizeOut(acc[j]+bias,
 	// mult, shift, zero, relu), bit for bit.

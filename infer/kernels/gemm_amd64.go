@@ -55,7 +55,8 @@ var (
 	_ [256 - pBlockLen]struct{}
 )
 
-var avx2Kernel = simdKernel{name: "avx2", reserve: reserveAVX2, packLen: packLenAVX2, pack: packWeights, band: bandAVX2}
+var avx2Kernel = simdKernel{name: "avx2", reserve: reserveAVX2, packLen: packLenAVX2, pack: packWeights, band: bandAVX2,
+	winograd43: true, requant: requantRowAVX2}
 
 func init() {
 	// GODEBUG=cpu.avx2=off clears HasAVX2, which keeps the generic kernels;
@@ -170,6 +171,23 @@ func outAVX2(g *gemm, o int, acc []int32, col0 int) {
 	dst := g.y8[o*g.plane+col0:][:len(acc)]
 	requantAVX2(&dst[0], &acc[0], n8, mult[o], e, int32(1)<<e-1, g.zero, reluFloor(g.zero, g.relu))
 	requantRow(dst[n8:], acc[n8:], mult[o], shift[o], g.zero, g.relu)
+}
+
+// requantRowAVX2 is the simdKernel.requant of the AVX2 kernels:
+// RequantizeOut(acc[j]+bias, …) with the usual case (no bias, a right
+// shift, a multiplier other than MinInt32) in assembly.
+func requantRowAVX2(dst []int8, acc []int32, bias, mult, shift, zero int32, relu bool) {
+	n8 := len(acc) &^ 7
+	if bias != 0 || n8 == 0 || shift > 0 || mult == math.MinInt32 {
+		for j, a := range acc {
+			dst[j] = RequantizeOut(a+bias, mult, shift, zero, relu)
+		}
+		return
+	}
+	e := -shift
+	dst = dst[:len(acc)]
+	requantAVX2(&dst[0], &acc[0], n8, mult, e, int32(1)<<e-1, zero, reluFloor(zero, relu))
+	requantRow(dst[n8:], acc[n8:], mult, shift, zero, relu)
 }
 
 // packPatch packs the w ≤ 16 pixels j0… of the tap rows src[t·ld+j] into

@@ -258,25 +258,25 @@ TEXT ·requantAVX2(SB), NOSPLIT, $0-44
 	MOVQ         acc+8(FP), SI
 	MOVQ         n+16(FP), CX
 	MOVL         mult+24(FP), AX
-	MOVQ         AX, X15
+	VMOVD        AX, X15
 	VPBROADCASTD X15, Y15
 	MOVL         e+28(FP), AX
-	MOVQ         AX, X11             // shift count
+	VMOVD        AX, X11             // shift count
 	MOVL         mask+32(FP), AX
-	MOVQ         AX, X13
+	VMOVD        AX, X13
 	VPBROADCASTD X13, Y13
 	VPSRLD       $1, Y13, Y12        // mask >> 1
 	MOVL         zero+36(FP), AX
-	MOVQ         AX, X10
+	VMOVD        AX, X10
 	VPBROADCASTD X10, Y10
 	MOVL         lo+40(FP), AX
-	MOVQ         AX, X9
+	VMOVD        AX, X9
 	VPBROADCASTD X9, Y9
 	MOVL         $0x40000000, AX
-	MOVQ         AX, X14
+	VMOVD        AX, X14 
 	VPBROADCASTQ X14, Y14            // 2^30 in each int64
 	MOVL         $127, AX
-	MOVQ         AX, X8
+	VMOVD        AX, X8
 	VPBROADCASTD X8, Y8              // upper clamp
 
 rloop:

@@ -235,7 +235,7 @@ TEXT ·packPatchVNNIAsm(SB), NOSPLIT, $0-32
 	LEAQ (BX)(BX*2), R9      // three rows
 	LEAQ (BX*4), R10         // four rows
 	MOVL $0x80808080, AX
-	MOVQ AX, X15
+	VMOVD AX, X15
 	VPBROADCASTD X15, X15
 
 gloop:
@@ -279,7 +279,7 @@ TEXT ·packStripVNNIAsm(SB), NOSPLIT, $0-48
 	MOVQ nblocks+32(FP), R12
 	MOVQ blk+40(FP), BX
 	MOVL $0x80808080, AX
-	MOVQ AX, X15
+	VMOVD AX, X15
 	VPBROADCASTD X15, X15
 
 sgroup:
@@ -357,7 +357,7 @@ TEXT ·sumWeightsVNNI(SB), NOSPLIT, $0-24
 	MOVQ w+8(FP), SI
 	MOVQ kg+16(FP), CX
 	MOVL $0x80808080, AX
-	MOVQ AX, X1
+	VMOVD AX, X1
 	VPBROADCASTD X1, Y1
 	VPXORD Y0, Y0, Y0
 

@@ -11,6 +11,7 @@ type PreparedConv struct {
 	c, o, taps int         // and the shape they were packed for
 	kernel     *simdKernel // the SIMD kernel wpack is laid out for
 	u          []int16     // Winograd U, or nil
+	u43        []int16     // Winograd F(4,3) U, or nil
 	wpack      []int16     // kernel's packed weights (kernel.pack), or nil
 }
 
@@ -22,6 +23,8 @@ type PreparedConv struct {
 // p.Weight changes. p must pass Check.
 func PrepareConv(p *Conv2dParams) *PreparedConv {
 	switch {
+	case useWino43(p):
+		return prepareWino43(p)
 	case useWinograd(p):
 		return prepareWinograd(p)
 	case simdGemm != nil:
@@ -67,5 +70,5 @@ func (pc *PreparedConv) Bytes() int64 {
 	if pc == nil {
 		return 0
 	}
-	return 2 * int64(len(pc.u)+len(pc.wpack))
+	return 2 * int64(len(pc.u)+len(pc.u43)+len(pc.wpack))
 }

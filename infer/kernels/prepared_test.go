@@ -59,7 +59,10 @@ func TestConv2dPreparedMatchesPerCall(t *testing.T) {
 				if p.Prepared == nil {
 					t.Fatalf("%s: PrepareConv returned nil", id)
 				}
-				if !useWinograd(p) && preparedPack(p) == nil {
+				if useWino43(p) && preparedU43(p) == nil {
+					t.Fatalf("%s: prepared F(4,3) U not used", id)
+				}
+				if !useWinograd(p) && !useWino43(p) && preparedPack(p) == nil {
 					t.Fatalf("%s: prepared weights not used", id)
 				}
 				var s Scratch

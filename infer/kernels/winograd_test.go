@@ -225,7 +225,11 @@ func TestWinogradDispatch(t *testing.T) {
 	if gotU := pc != nil && pc.u != nil; gotU != on {
 		t.Errorf("PrepareConv returns U: %v, want %v", gotU, on)
 	}
-	if gotPack := pc != nil && pc.wpack != nil; gotPack != (simdGemm != nil && !on) {
+	on43 := useWino43(p)
+	if gotU := pc != nil && pc.u43 != nil; gotU != on43 {
+		t.Errorf("PrepareConv returns F(4,3) U: %v, want %v", gotU, on43)
+	}
+	if gotPack := pc != nil && pc.wpack != nil; gotPack != (simdGemm != nil && !on && !on43) {
 		t.Errorf("PrepareConv returns packed weights: %v on %s", gotPack, Describe())
 	}
 	for _, q := range []Conv2dParams{

@@ -1,0 +1,62 @@
+//go:build gc && !purego
+
+package kernels
+
+import "golang.org/x/sys/cpu"
+
+// The F(4,3) path's parts in AVX2 (winograd43_amd64.s); the driver and
+// the plane are Go (winograd43.go).
+
+//go:noescape
+func w43GemmAVX2(u, v *int16, ncp, ldv int, m *int32)
+
+//go:noescape
+func w43InputRowAVX2(v *int16, xs int, pl *int8, d, step, rowb, np, nb int)
+
+//go:noescape
+func w43OutputAVX2(m *int32, no int, acc *int32, d, ps, rowlen int)
+
+//go:noescape
+func w43PlaneRowAVX2(dst, a, b *int8, np, n16 int)
+
+func init() {
+	if cpu.X86.HasAVX2 {
+		w43Gemm, w43InputRow, w43Output = w43GemmFast, w43InputRowFast, w43OutputFast
+		w43PlaneRow = w43PlaneRowFast
+	}
+}
+
+func w43PlaneRowFast(dst, a, b []int8, np int) {
+	// np is a multiple of 4, so the row is whole blocks of 16 columns.
+	_, _, _ = dst[8*np-1], a[4*np-1], b[4*np-1]
+	w43PlaneRowAVX2(&dst[0], &a[0], &b[0], np, np/4)
+}
+
+func w43GemmFast(u, v []int16, ncp, ldv int, m *[w43Pos * w43O * w43T]int32) {
+	// The rows the kernel reads: 36·ncp of each, the last at its offset.
+	rows := w43Pos * ncp
+	_ = u[rows*16-1]
+	_ = v[(rows-1)*ldv+15]
+	w43GemmAVX2(&u[0], &v[0], ncp, 2*ldv, &m[0])
+}
+
+func w43InputRowFast(v []int16, xs int, pl []int8, d, step, rowb, np, nb int) {
+	if nb == 0 {
+		return
+	}
+	// The last bytes the kernel reads: the second half of the last
+	// block, phase 3 (8 bytes) and phase 1 one position on.
+	last := (nb-1)*step + d + 5*rowb
+	_ = pl[last+3*2*np+7]
+	_ = pl[last+2*np+9]
+	_ = v[35*xs+16*nb-1]
+	w43InputRowAVX2(&v[0], 2*xs, &pl[0], d, step, rowb, np, nb)
+}
+
+func w43OutputFast(m *[w43Pos * w43O * w43T]int32, no int, acc []int32, d, ps, rowlen int) {
+	if no == 0 {
+		return
+	}
+	_ = acc[(no-1)*ps+d+3*rowlen+15]
+	w43OutputAVX2(&m[0], no, &acc[0], 4*d, 4*ps, 4*rowlen)
+}

@@ -1,0 +1,269 @@
+package kernels
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// w43Conv runs p on the F(4,3) path whatever the dispatch.
+func w43Conv(p *Conv2dParams, x, y8 []int8, yf []float32, s *Scratch) {
+	g := newGemm(p, y8, yf)
+	convWino43(p, x, &g, &s.w43)
+}
+
+// w43Impl is a choice of the F(4,3) path's replaceable parts.
+type w43Impl struct {
+	plane  func(dst, a, b []int8, np int)
+	input  func(v []int16, xs int, pl []int8, d, step, rowb, np, nb int)
+	gemm   func(u, v []int16, ncp, ldv int, m *[w43Pos * w43O * w43T]int32)
+	output func(m *[w43Pos * w43O * w43T]int32, no int, acc []int32, d, ps, rowlen int)
+}
+
+// w43Impls are the implementations to test: the Go ones and the
+// dispatched ones (assembly where the CPU has it).
+func w43Impls() map[string]w43Impl {
+	return map[string]w43Impl{
+		"go":         {w43PlaneRowGo, w43InputRowGo, w43GemmGo, w43OutputGo},
+		"dispatched": {w43PlaneRow, w43InputRow, w43Gemm, w43Output},
+	}
+}
+
+func withW43(impl w43Impl, run func()) {
+	pl, in, ge, out := w43PlaneRow, w43InputRow, w43Gemm, w43Output
+	defer func() { w43PlaneRow, w43InputRow, w43Gemm, w43Output = pl, in, ge, out }()
+	w43PlaneRow, w43InputRow, w43Gemm, w43Output = impl.plane, impl.input, impl.gemm, impl.output
+	run()
+}
+
+// The F(4,3) path equals the generic direct kernel bit for bit (int8 and
+// logits) on odd shapes: maps 1…11 and around the tile (4) and block (32
+// columns) sizes, 14×14 and 7×7, C and O off multiples of 2 and 8, C past
+// one chunk (226) with an odd last pair, pads 0…2, −128 weights, prepared
+// and per-call weights, and row ranges split like a Session's threads.
+func TestWino43MatchesGeneric(t *testing.T) {
+	r := rand.New(rand.NewPCG(51, 52))
+	type shape struct{ c, h, w, o, pad int }
+	shapes := []shape{
+		{16, 4, 4, 8, 0}, {16, 14, 14, 16, 1}, {17, 13, 13, 9, 1}, {5, 9, 7, 33, 1},
+		{67, 28, 28, 7, 1}, {64, 14, 14, 24, 1}, {33, 6, 9, 17, 0}, {4, 8, 8, 8, 2},
+		{20, 2, 30, 5, 1}, {8, 30, 2, 5, 1}, {31, 3, 3, 31, 0}, {9, 7, 8, 1, 1},
+		{40, 15, 17, 12, 1}, {3, 20, 20, 4, 0}, {1, 9, 9, 33, 1}, {12, 5, 44, 3, 1},
+		{16, 7, 7, 8, 1}, {18, 33, 35, 9, 1}, {16, 36, 65, 3, 1},
+		{227, 7, 7, 9, 1}, {229, 5, 9, 3, 1}, {453, 6, 6, 10, 1}, {512, 4, 4, 8, 1},
+	}
+	for h := 1; h <= 11; h++ {
+		for w := 1; w <= 11; w++ {
+			pad := r.IntN(2)
+			if h+2*pad < 3 || w+2*pad < 3 {
+				pad = 1
+			}
+			shapes = append(shapes, shape{1 + r.IntN(67), h, w, 1 + r.IntN(33), pad})
+		}
+	}
+	for range 20 {
+		shapes = append(shapes, shape{1 + r.IntN(67), 1 + r.IntN(40), 1 + r.IntN(40), 1 + r.IntN(33), 1})
+	}
+	for name, impl := range w43Impls() {
+		withW43(impl, func() {
+			var s Scratch // one for all shapes: stale data would show
+			for i, sh := range shapes {
+				if sh.h+2*sh.pad < 3 || sh.w+2*sh.pad < 3 {
+					continue
+				}
+				p, x := randSIMDConv(r, sh.c, sh.h, sh.w, sh.o, 3, 3, 1, sh.pad)
+				if i%3 == 0 { // the full int8 range: U's bound covers −128
+					for j := range p.Weight {
+						if r.IntN(4) == 0 {
+							p.Weight[j] = -128
+						}
+					}
+				}
+				if err := p.Check(true); err != nil {
+					t.Fatalf("%+v: %v", sh, err)
+				}
+				n := p.O * p.OH * p.OW
+				want8, wantF := make([]int8, n), make([]float32, n)
+				withGeneric(func() {
+					var gs Scratch
+					Conv2dInt8(p, x, want8, &gs)
+					Conv2dLogits(p, x, wantF, &gs)
+				})
+				for _, prep := range []bool{false, true} {
+					q := *p
+					if prep {
+						q.Prepared = prepareWino43(&q)
+					}
+					for _, parts := range []int{1, 2, 3, p.OH} {
+						got8, gotF := make([]int8, n), make([]float32, n)
+						for k := range parts {
+							qq := q
+							if parts > 1 {
+								qq.RowsBegin, qq.RowsEnd = k*p.OH/parts, (k+1)*p.OH/parts
+								if qq.RowsBegin == qq.RowsEnd {
+									continue
+								}
+							}
+							w43Conv(&qq, x, got8, nil, &s)
+							w43Conv(&qq, x, nil, gotF, &s)
+						}
+						if j := firstDiff(got8, want8); j >= 0 {
+							t.Fatalf("%s, %+v prepared %v, %d parts: int8 y[%d] = %d, want %d", name, sh, prep, parts, j, got8[j], want8[j])
+						}
+						if j := firstDiff(f32Bits(gotF), f32Bits(wantF)); j >= 0 {
+							t.Fatalf("%s, %+v prepared %v, %d parts: logits y[%d] = %v, want %v", name, sh, prep, parts, j, gotF[j], wantF[j])
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// The bounds the exactness argument rests on: |U| ≤ 6272 (−128 weights),
+// |V| ≤ 12800 (−128 inputs), and a chunk of w43MaxKC channels of −128·−128
+// or −128·127 everywhere, where S is closest to 2²⁵, still exact — in the
+// largest layer shape that has two full chunks.
+func TestWino43Bounds(t *testing.T) {
+	for _, wv := range []int8{-128, 127} {
+		p := &Conv2dParams{C: 1, H: 4, W: 4, O: 1, KH: 3, KW: 3, Stride: 1, OH: 2, OW: 2,
+			Weight: slices.Repeat([]int8{wv}, 9)}
+		g := w43GeomOf(p)
+		u := make([]int16, g.uSize(p))
+		w43PackU(p, &g, u)
+		m := max(-int(slices.Min(u)), int(slices.Max(u)))
+		if want := 49 * int(max(-int(wv), int(wv))); m != want {
+			t.Errorf("w=%d: max |U| = %d, want %d", wv, m, want)
+		}
+	}
+	// V of a constant −128 tile: (Bᵀ 1)ᵢ(Bᵀ 1)ⱼ·−128, largest |Bᵀ row sum|
+	// is 0 for a constant, so use the alternating pattern that reaches
+	// Σ|Bᵀ| = 10 on row 0: d = sign(Bᵀ₀ₛ)·sign(Bᵀ₀ᵣ)·−128.
+	sg := [6]int32{1, 0, -1, 0, 1, 0}
+	np := 12
+	rowb := 8 * np
+	pl := make([]int8, 6*rowb)
+	for rr := range 6 {
+		for s := range 6 {
+			v := sg[rr] * sg[s] * -128
+			if v == 128 {
+				v = 127
+			}
+			if v == 0 {
+				v = -128
+			}
+			pl[rr*rowb+(s%4)*2*np+2*(s/4)] = int8(v)
+		}
+	}
+	v := make([]int16, 36*16*8)
+	w43InputRowGo(v, 16*8, pl, 8, 16, rowb, np, 1)
+	if got := max(-int(slices.Min(v)), int(slices.Max(v))); got < 12000 || got > 12800 {
+		t.Errorf("max |V| = %d, want within the bound 12800 and near it", got)
+	}
+	if 9*w43MaxKC*128*128 >= 1<<25 || 9*(w43MaxKC+2)*128*128 < 1<<25 {
+		t.Errorf("w43MaxKC %d is not the largest even kc with 9·kc·128² < 2²⁵", w43MaxKC)
+	}
+	for _, xv := range []int8{-128, 127} {
+		for _, wv := range []int8{-128, 127} {
+			c := 2 * w43MaxKC
+			p := &Conv2dParams{C: c, H: 4, W: 4, O: 2, KH: 3, KW: 3, Stride: 1, Pad: 1, OH: 4, OW: 4,
+				Weight: slices.Repeat([]int8{wv}, 2*c*9), Bias: make([]int32, 2),
+				PadValue: slices.Repeat([]int8{xv}, c), InScale: 1, WScale: []float32{1, 1}}
+			if g := w43GeomOf(p); g.nch != 2 || g.kc != w43MaxKC {
+				t.Fatalf("C=%d: %d chunks of %d, want 2 of %d", c, g.nch, g.kc, w43MaxKC)
+			}
+			x := slices.Repeat([]int8{xv}, c*16)
+			got, want := make([]float32, 32), make([]float32, 32)
+			w43Conv(p, x, nil, got, &Scratch{})
+			withGeneric(func() { Conv2dLogits(p, x, want, &Scratch{}) })
+			if e := float32(int64(9*c) * int64(xv) * int64(wv)); want[0] != e {
+				t.Fatalf("generic %v, want %v", want[0], e)
+			}
+			if j := firstDiff(f32Bits(got), f32Bits(want)); j >= 0 {
+				t.Fatalf("x=%d w=%d: y[%d] = %v, want %v", xv, wv, j, got[j], want[j])
+			}
+		}
+	}
+}
+
+// After Reserve, the F(4,3) path allocates nothing, prepared or not.
+func TestWino43Allocs(t *testing.T) {
+	r := rand.New(rand.NewPCG(53, 54))
+	p, x := randSIMDConv(r, 32, 14, 14, 20, 3, 3, 1, 1)
+	y := make([]int8, p.O*p.OH*p.OW)
+	for _, prep := range []bool{false, true} {
+		if prep {
+			p.Prepared = prepareWino43(p)
+		}
+		var s Scratch
+		s.w43.reserve(p)
+		if n := testing.AllocsPerRun(5, func() { w43Conv(p, x, y, nil, &s) }); n != 0 {
+			t.Errorf("prepared %v: %v allocations per call", prep, n)
+		}
+	}
+}
+
+// Prepared U is used only for the weights it was made from.
+func TestWino43PreparedFollowsWeights(t *testing.T) {
+	r := rand.New(rand.NewPCG(55, 56))
+	p, x := randSIMDConv(r, 20, 9, 9, 10, 3, 3, 1, 1)
+	p.Prepared = prepareWino43(p)
+	p.Weight = randBytes(r, len(p.Weight), -128)
+	got, want := make([]int8, p.O*p.OH*p.OW), make([]int8, p.O*p.OH*p.OW)
+	w43Conv(p, x, got, nil, &Scratch{})
+	withGeneric(func() { Conv2dInt8(p, x, want, &Scratch{}) })
+	if j := firstDiff(got, want); j >= 0 {
+		t.Fatalf("stale prepared U used: y[%d] = %d, want %d", j, got[j], want[j])
+	}
+}
+
+// BenchmarkWino43VGG16 times the F(4,3) path with prepared U on VGG16's
+// 3×3 shapes (the dispatched parts), reporting direct-equivalent GMAC/s.
+func BenchmarkWino43VGG16(b *testing.B) {
+	for _, tc := range []struct{ c, hw, o int }{
+		{64, 224, 64}, {64, 112, 128}, {128, 112, 128}, {128, 56, 256}, {256, 56, 256},
+		{256, 28, 512}, {512, 28, 512}, {512, 14, 512},
+	} {
+		b.Run(fmt.Sprintf("%dx%d-%d", tc.c, tc.hw, tc.o), func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 2))
+			p, x := randConv(r, tc.c, tc.hw, tc.hw, tc.o, 3, 1, 1)
+			p.Prepared = prepareWino43(p)
+			y := make([]int8, p.O*p.OH*p.OW)
+			var s Scratch
+			s.w43.reserve(p)
+			b.ResetTimer()
+			for range b.N {
+				w43Conv(p, x, y, nil, &s)
+			}
+			macs := float64(p.O*p.Taps()) * float64(p.OH*p.OW)
+			b.ReportMetric(macs*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+		})
+	}
+}
+
+// useWino43 follows the dispatched kernel and the layer's shape, and
+// Describe names the path.
+func TestWino43Dispatch(t *testing.T) {
+	on := simdGemm != nil && simdGemm.winograd43
+	t.Logf("kernel %s", Describe())
+	if strings.HasSuffix(Describe(), "+winograd43") != on {
+		t.Errorf("Describe() = %q with winograd43 %v", Describe(), on)
+	}
+	for _, tc := range []struct {
+		q    Conv2dParams
+		fits bool
+	}{
+		{Conv2dParams{C: 16, KH: 3, KW: 3, Stride: 1, OH: 2, OW: 2}, true},
+		{Conv2dParams{C: 512, KH: 3, KW: 3, Stride: 1, OH: 14, OW: 14}, true},
+		{Conv2dParams{C: 15, KH: 3, KW: 3, Stride: 1, OH: 4, OW: 4}, false},
+		{Conv2dParams{C: 64, KH: 3, KW: 3, Stride: 2, OH: 4, OW: 4}, false},
+		{Conv2dParams{C: 64, KH: 1, KW: 1, Stride: 1, OH: 4, OW: 4}, false},
+		{Conv2dParams{C: 64, KH: 3, KW: 3, Stride: 1, OH: 1, OW: 4}, false},
+	} {
+		if got := useWino43(&tc.q); got != (on && tc.fits) {
+			t.Errorf("%+v: useWino43 = %v", tc.q, got)
+		}
+	}
+}
