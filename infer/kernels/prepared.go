@@ -12,6 +12,7 @@ type PreparedConv struct {
 	kernel     *simdKernel // the SIMD kernel wpack is laid out for
 	u          []int16     // Winograd U, or nil
 	u43        []int16     // Winograd F(4,3) U, or nil
+	w43c       []int8      // or its weights permuted (winograd43.go)
 	wpack      []int16     // kernel's packed weights (kernel.pack), or nil
 }
 
@@ -70,5 +71,5 @@ func (pc *PreparedConv) Bytes() int64 {
 	if pc == nil {
 		return 0
 	}
-	return 2 * int64(len(pc.u)+len(pc.u43)+len(pc.wpack))
+	return 2*int64(len(pc.u)+len(pc.u43)+len(pc.wpack)) + int64(len(pc.w43c))
 }

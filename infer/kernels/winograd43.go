@@ -37,6 +37,8 @@ package kernels
 //	       rows, column q at phase q%4, position q/4
 //	V:     [nch chunks][36 ξ][ncp pairs][ntb tiles][2] int16
 //	U:     [O/8 blocks][nch chunks][36 ξ][ncp pairs][8 channels][2] int16
+//	wc:    [O/8 blocks][nch chunks][ncp pairs][9 taps][8 channels][2] int8
+//	       — the weights permuted so a pair's taps are 16-byte rows
 //	m:     [36 ξ][8 channels][8 tiles] int32
 //	acc:   [8 channels][4·tr rows][4·tw4 columns] int32
 //
@@ -59,6 +61,11 @@ const (
 	w43Band = 1 << 20
 	// w43Inv9 is 9⁻¹ mod 2³².
 	w43Inv9 = 0x38E38E39
+	// w43FullU is the most bytes of U a layer keeps prepared; larger
+	// layers keep their weights permuted (1 byte each, not 8) and
+	// transform U a block of 8 channels at a time as a band needs it,
+	// which keeps VGG16's prepared weights at ~35 MB instead of 118 MB.
+	w43FullU = 12 << 20
 )
 
 // Check the chunk bound: 9·w43MaxKC·128² < 2²⁵ and w43MaxKC even.
@@ -110,6 +117,11 @@ func (g *w43Geom) uBlock() int { return g.nch * w43Pos * g.ncp * w43O * 2 }
 
 func (g *w43Geom) uSize(p *Conv2dParams) int { return (p.O + w43O - 1) / w43O * g.uBlock() }
 
+// wcBlock is the byte length of one block of 8 output channels in wc.
+func (g *w43Geom) wcBlock() int { return g.nch * g.ncp * 9 * w43O * 2 }
+
+func (g *w43Geom) wcSize(p *Conv2dParams) int { return (p.O + w43O - 1) / w43O * g.wcBlock() }
+
 // rowb is a plane row's bytes.
 func (g *w43Geom) rowb() int { return 8 * g.np }
 
@@ -117,8 +129,10 @@ func (g *w43Geom) rowb() int { return 8 * g.np }
 type w43Scratch struct {
 	plane []int8
 	v     []int16
-	u     []int16 // U transformed by the call, when not prepared
-	uCall []int16 // the U in use
+	wc     []int8  // wc permuted by the call, when not prepared
+	wcCall []int8  // the wc in use, when there is no full U
+	uCall  []int16 // the full U in use, or nil
+	ublk   []int16 // one block of U transformed from wc
 	m     [w43Pos * w43O * w43T]int32
 	acc   []int32
 	rows  [2][]int8 // a channel pair's padded input rows (w43Plane)
@@ -133,16 +147,26 @@ func (s *w43Scratch) reserve(p *Conv2dParams) {
 	s.rows[0] = grow(s.rows[0], 4*g.np)
 	s.rows[1] = grow(s.rows[1], 4*g.np)
 	if preparedU43(p) == nil {
-		s.u = grow(s.u, g.uSize(p))
+		s.ublk = grow(s.ublk, g.uBlock())
+		if preparedWC43(p) == nil {
+			s.wc = grow(s.wc, g.wcSize(p))
+		}
 	}
 }
 
-// prepareWino43 transforms p's weights to U whatever the CPU.
+// prepareWino43 transforms p's weights to U whatever the CPU, or, for a
+// layer whose U is over w43FullU, permutes them (wc).
 func prepareWino43(p *Conv2dParams) *PreparedConv {
 	pc := newPrepared(p)
 	g := w43GeomOf(p)
+	wc := make([]int8, g.wcSize(p))
+	w43Permute(p, &g, wc)
+	if 2*g.uSize(p) > w43FullU {
+		pc.w43c = wc
+		return pc
+	}
 	pc.u43 = make([]int16, g.uSize(p))
-	w43PackU(p, &g, pc.u43)
+	w43PackU(&g, wc, pc.u43)
 	return pc
 }
 
@@ -153,46 +177,87 @@ func preparedU43(p *Conv2dParams) []int16 {
 	return nil
 }
 
-// w43PackU writes U = Ĝ g Ĝᵀ of every channel pair to u (zero for the
+func preparedWC43(p *Conv2dParams) []int8 {
+	if pc := p.Prepared; pc != nil && pc.w43c != nil && pc.madeFrom(p) {
+		return pc.w43c
+	}
+	return nil
+}
+
+// w43Permute writes p's weights to wc in its layout (zero for the
 // channels past C and O).
-func w43PackU(p *Conv2dParams, g *w43Geom, u []int16) {
-	u = u[:g.uSize(p)]
-	clear(u)
+func w43Permute(p *Conv2dParams, g *w43Geom, wc []int8) {
+	wc = wc[:g.wcSize(p)]
+	clear(wc)
 	for o := range p.O {
 		ob, ol := o/w43O, o%w43O
 		for c := range p.C {
 			k, cl := c/g.kc, c%g.kc
 			w := p.Weight[(o*p.C+c)*9:][:9]
+			base := ob*g.wcBlock() + (k*g.ncp+cl/2)*9*16 + ol*2 + cl%2
+			for tap, v := range w {
+				wc[base+tap*16] = v
+			}
+		}
+	}
+}
+
+// w43PackU transforms every block of wc to U.
+func w43PackU(g *w43Geom, wc []int8, u []int16) {
+	for ob := range len(u) / g.uBlock() {
+		w43UBlock(g, wc[ob*g.wcBlock():], u[ob*g.uBlock():], w43UChunkGo)
+	}
+}
+
+// w43UBlock transforms one block of 8 channels of wc to U with chunk.
+func w43UBlock(g *w43Geom, wc []int8, u []int16, chunk func(u []int16, wc []int8, ncp int)) {
+	for k := range g.nch {
+		chunk(u[k*w43Pos*g.ncp*16:], wc[k*g.ncp*9*16:], g.ncp)
+	}
+}
+
+// w43UChunk writes U = Ĝ g Ĝᵀ of ncp pairs' permuted weights wc (144
+// bytes a pair: 9 taps × 16 lanes) to u[ξ·ncp·16 + cp·16 + lane]. An
+// architecture's init may replace it with assembly.
+var w43UChunk = w43UChunkGo
+
+func w43UChunkGo(u []int16, wc []int8, ncp int) {
+	for cp := range ncp {
+		for lane := range 16 {
+			var w [9]int32
+			for tap := range w {
+				w[tap] = int32(wc[cp*144+tap*16+lane])
+			}
 			var t [6][3]int32
 			for j := range 3 {
-				g0, g1, g2 := int32(w[j]), int32(w[3+j]), int32(w[6+j])
-				t[0][j] = g0
-				t[1][j] = -g0 - g1 - g2
-				t[2][j] = -g0 + g1 - g2
-				t[3][j] = g0 + 2*g1 + 4*g2
-				t[4][j] = g0 - 2*g1 + 4*g2
-				t[5][j] = g2
+				t[0][j], t[1][j], t[2][j], t[3][j], t[4][j], t[5][j] = w43G(w[j], w[3+j], w[6+j])
 			}
-			base := (ob*g.nch+k)*w43Pos*g.ncp*16 + (cl/2)*16 + ol*2 + cl%2
 			for i, r := range t {
-				us := [6]int32{r[0], -r[0] - r[1] - r[2], -r[0] + r[1] - r[2],
-					r[0] + 2*r[1] + 4*r[2], r[0] - 2*r[1] + 4*r[2], r[2]}
+				var us [6]int32
+				us[0], us[1], us[2], us[3], us[4], us[5] = w43G(r[0], r[1], r[2])
 				for j, v := range us {
-					u[base+(6*i+j)*g.ncp*16] = int16(v)
+					u[(6*i+j)*ncp*16+cp*16+lane] = int16(v)
 				}
 			}
 		}
 	}
 }
 
+// w43G applies Ĝ to a column g0, g1, g2.
+func w43G(g0, g1, g2 int32) (r0, r1, r2, r3, r4, r5 int32) {
+	return g0, -g0 - g1 - g2, -g0 + g1 - g2, g0 + 2*g1 + 4*g2, g0 - 2*g1 + 4*g2, g2
+}
+
 // convWino43 is conv2d on the F(4,3) path; p must fit (wino43Fits).
 func convWino43(p *Conv2dParams, x []int8, g *gemm, s *w43Scratch) {
 	s.reserve(p)
 	geo := w43GeomOf(p)
-	s.uCall = preparedU43(p)
+	s.uCall, s.wcCall = preparedU43(p), nil
 	if s.uCall == nil {
-		w43PackU(p, &geo, s.u)
-		s.uCall = s.u
+		if s.wcCall = preparedWC43(p); s.wcCall == nil {
+			w43Permute(p, &geo, s.wc)
+			s.wcCall = s.wc
+		}
 	}
 	yBegin, yEnd := 0, p.OH
 	if p.RowsEnd > 0 {
@@ -239,7 +304,13 @@ func w43BandRun(p *Conv2dParams, x []int8, g *gemm, s *w43Scratch, geo *w43Geom,
 		for ol := range no {
 			fill32(acc[ol*ps:(ol+1)*ps], g.bias[ob+ol])
 		}
-		u := s.uCall[ob/w43O*ub:]
+		var u []int16
+		if s.uCall != nil {
+			u = s.uCall[ob/w43O*ub:]
+		} else {
+			u = s.ublk[:ub]
+			w43UBlock(geo, s.wcCall[ob/w43O*geo.wcBlock():], u, w43UChunk)
+		}
 		for t0 := 0; t0 < ntb; t0 += w43T {
 			a, b := geo.halfAcc(t0, rowlen), geo.halfAcc(t0+4, rowlen)
 			for k := range geo.nch {

@@ -22,8 +22,17 @@ func w43PlaneRowAVX2(dst, a, b *int8, np, n16 int)
 func init() {
 	if cpu.X86.HasAVX2 {
 		w43Gemm, w43InputRow, w43Output = w43GemmFast, w43InputRowFast, w43OutputFast
-		w43PlaneRow = w43PlaneRowFast
+		w43PlaneRow, w43UChunk = w43PlaneRowFast, w43UChunkFast
 	}
+}
+
+//go:noescape
+func w43UChunkAVX2(u *int16, wc *int8, ncp int)
+
+func w43UChunkFast(u []int16, wc []int8, ncp int) {
+	_ = wc[ncp*144-1]
+	_ = u[35*ncp*16+ncp*16-1]
+	w43UChunkAVX2(&u[0], &wc[0], ncp)
 }
 
 func w43PlaneRowFast(dst, a, b []int8, np int) {

@@ -17,6 +17,7 @@ func w43Conv(p *Conv2dParams, x, y8 []int8, yf []float32, s *Scratch) {
 // w43Impl is a choice of the F(4,3) path's replaceable parts.
 type w43Impl struct {
 	plane  func(dst, a, b []int8, np int)
+	uchunk func(u []int16, wc []int8, ncp int)
 	input  func(v []int16, xs int, pl []int8, d, step, rowb, np, nb int)
 	gemm   func(u, v []int16, ncp, ldv int, m *[w43Pos * w43O * w43T]int32)
 	output func(m *[w43Pos * w43O * w43T]int32, no int, acc []int32, d, ps, rowlen int)
@@ -26,15 +27,15 @@ type w43Impl struct {
 // dispatched ones (assembly where the CPU has it).
 func w43Impls() map[string]w43Impl {
 	return map[string]w43Impl{
-		"go":         {w43PlaneRowGo, w43InputRowGo, w43GemmGo, w43OutputGo},
-		"dispatched": {w43PlaneRow, w43InputRow, w43Gemm, w43Output},
+		"go":         {w43PlaneRowGo, w43UChunkGo, w43InputRowGo, w43GemmGo, w43OutputGo},
+		"dispatched": {w43PlaneRow, w43UChunk, w43InputRow, w43Gemm, w43Output},
 	}
 }
 
 func withW43(impl w43Impl, run func()) {
-	pl, in, ge, out := w43PlaneRow, w43InputRow, w43Gemm, w43Output
-	defer func() { w43PlaneRow, w43InputRow, w43Gemm, w43Output = pl, in, ge, out }()
-	w43PlaneRow, w43InputRow, w43Gemm, w43Output = impl.plane, impl.input, impl.gemm, impl.output
+	pl, uc, in, ge, out := w43PlaneRow, w43UChunk, w43InputRow, w43Gemm, w43Output
+	defer func() { w43PlaneRow, w43UChunk, w43InputRow, w43Gemm, w43Output = pl, uc, in, ge, out }()
+	w43PlaneRow, w43UChunk, w43InputRow, w43Gemm, w43Output = impl.plane, impl.uchunk, impl.input, impl.gemm, impl.output
 	run()
 }
 
@@ -91,10 +92,18 @@ func TestWino43MatchesGeneric(t *testing.T) {
 					Conv2dInt8(p, x, want8, &gs)
 					Conv2dLogits(p, x, wantF, &gs)
 				})
-				for _, prep := range []bool{false, true} {
+				// Per call, prepared U, and prepared permuted weights
+				// (what layers over w43FullU keep).
+				for _, prep := range []string{"no", "U", "wc"} {
 					q := *p
-					if prep {
+					switch prep {
+					case "U":
 						q.Prepared = prepareWino43(&q)
+					case "wc":
+						g := w43GeomOf(&q)
+						q.Prepared = newPrepared(&q)
+						q.Prepared.w43c = make([]int8, g.wcSize(&q))
+						w43Permute(&q, &g, q.Prepared.w43c)
 					}
 					for _, parts := range []int{1, 2, 3, p.OH} {
 						got8, gotF := make([]int8, n), make([]float32, n)
@@ -110,10 +119,10 @@ func TestWino43MatchesGeneric(t *testing.T) {
 							w43Conv(&qq, x, nil, gotF, &s)
 						}
 						if j := firstDiff(got8, want8); j >= 0 {
-							t.Fatalf("%s, %+v prepared %v, %d parts: int8 y[%d] = %d, want %d", name, sh, prep, parts, j, got8[j], want8[j])
+							t.Fatalf("%s, %+v prepared %s, %d parts: int8 y[%d] = %d, want %d", name, sh, prep, parts, j, got8[j], want8[j])
 						}
 						if j := firstDiff(f32Bits(gotF), f32Bits(wantF)); j >= 0 {
-							t.Fatalf("%s, %+v prepared %v, %d parts: logits y[%d] = %v, want %v", name, sh, prep, parts, j, gotF[j], wantF[j])
+							t.Fatalf("%s, %+v prepared %s, %d parts: logits y[%d] = %v, want %v", name, sh, prep, parts, j, gotF[j], wantF[j])
 						}
 					}
 				}
@@ -132,7 +141,9 @@ func TestWino43Bounds(t *testing.T) {
 			Weight: slices.Repeat([]int8{wv}, 9)}
 		g := w43GeomOf(p)
 		u := make([]int16, g.uSize(p))
-		w43PackU(p, &g, u)
+		wc := make([]int8, g.wcSize(p))
+		w43Permute(p, &g, wc)
+		w43PackU(&g, wc, u)
 		m := max(-int(slices.Min(u)), int(slices.Max(u)))
 		if want := 49 * int(max(-int(wv), int(wv))); m != want {
 			t.Errorf("w=%d: max |U| = %d, want %d", wv, m, want)
@@ -184,6 +195,25 @@ func TestWino43Bounds(t *testing.T) {
 			if j := firstDiff(f32Bits(got), f32Bits(want)); j >= 0 {
 				t.Fatalf("x=%d w=%d: y[%d] = %v, want %v", xv, wv, j, got[j], want[j])
 			}
+		}
+	}
+}
+
+// A layer whose U is over w43FullU keeps permuted weights (1 byte a
+// weight), a smaller one its U.
+func TestWino43PreparedSize(t *testing.T) {
+	r := rand.New(rand.NewPCG(57, 58))
+	for _, tc := range []struct {
+		c, o   int
+		wantWC bool
+	}{{256, 512, false}, {512, 512, true}} {
+		p, _ := randSIMDConv(r, tc.c, 4, 4, tc.o, 3, 3, 1, 1)
+		pc := prepareWino43(p)
+		if (pc.w43c != nil) != tc.wantWC || (pc.u43 != nil) == tc.wantWC {
+			t.Errorf("C=%d O=%d: U %d, wc %d values", tc.c, tc.o, len(pc.u43), len(pc.w43c))
+		}
+		if pc.Bytes() > w43FullU {
+			t.Errorf("C=%d O=%d: prepared %d bytes > %d", tc.c, tc.o, pc.Bytes(), w43FullU)
 		}
 	}
 }
