@@ -127,15 +127,15 @@ func (g *w43Geom) rowb() int { return 8 * g.np }
 
 // w43Scratch is the F(4,3) path's share of a Scratch.
 type w43Scratch struct {
-	plane []int8
-	v     []int16
+	plane  []int8
+	v      []int16
 	wc     []int8  // wc permuted by the call, when not prepared
 	wcCall []int8  // the wc in use, when there is no full U
 	uCall  []int16 // the full U in use, or nil
 	ublk   []int16 // one block of U transformed from wc
-	m     [w43Pos * w43O * w43T]int32
-	acc   []int32
-	rows  [2][]int8 // a channel pair's padded input rows (w43Plane)
+	m      [w43Pos * w43O * w43T]int32
+	acc    []int32
+	rows   [2][]int8 // a channel pair's padded input rows (w43Plane)
 }
 
 func (s *w43Scratch) reserve(p *Conv2dParams) {
