@@ -35,7 +35,7 @@ package kernels
 //
 //	plane: [rows][4 phases][np][2] int8 — one channel pair's padded input
 //	       rows, column q at phase q%4, position q/4
-//	V:     [nch chunks][36 ξ][ncp pairs][ntb tiles][2] int16
+//	V:     [nch chunks][36 ξ][ntb/8 blocks][ncp pairs][8 tiles][2] int16
 //	U:     [O/8 blocks][nch chunks][36 ξ][ncp pairs][8 channels][2] int16
 //	wc:    [O/8 blocks][nch chunks][ncp pairs][9 taps][8 channels][2] int8
 //	       — the weights permuted so a pair's taps are 16-byte rows
@@ -275,23 +275,24 @@ func w43BandRun(p *Conv2dParams, x []int8, g *gemm, s *w43Scratch, geo *w43Geom,
 	rowb := geo.rowb()
 	prows := 4*tr + 2
 	pl := s.plane[:prows*rowb]
-	xs := geo.ncp * ntb * 2 // int16 between ξ in V
+	vb := geo.ncp * 16      // int16 between blocks in V
+	xs := ntb / w43T * vb // … and between ξ
 	v := s.v[:geo.nch*w43Pos*xs]
 	wide := geo.tw4%w43T == 0
 	for k := range geo.nch {
 		for cp := range geo.ncp {
 			c := k*geo.kc + 2*cp
 			w43Plane(p, x, c, oy0, prows, geo.np, pl, &s.rows)
-			vk := v[k*w43Pos*xs+cp*ntb*2:]
+			vk := v[k*w43Pos*xs+cp*16:]
 			if wide { // whole tile rows of blocks, halves side by side
 				for ty := range tr {
-					w43InputRow(vk[ty*geo.tw4*2:], xs, pl[4*ty*rowb:], 8, 16, rowb, geo.np, geo.tw4/w43T)
+					w43InputRow(vk[ty*geo.tw4/w43T*vb:], xs, vb, pl[4*ty*rowb:], 8, 16, rowb, geo.np, geo.tw4/w43T)
 				}
 				continue
 			}
 			for t0 := 0; t0 < ntb; t0 += w43T {
 				a, b := geo.halfPlane(t0, rowb), geo.halfPlane(t0+4, rowb)
-				w43InputRow(vk[t0*2:], xs, pl[a:], b-a, 0, rowb, geo.np, 1)
+				w43InputRow(vk[t0/w43T*vb:], xs, vb, pl[a:], b-a, 0, rowb, geo.np, 1)
 			}
 		}
 	}
@@ -314,7 +315,7 @@ func w43BandRun(p *Conv2dParams, x []int8, g *gemm, s *w43Scratch, geo *w43Geom,
 		for t0 := 0; t0 < ntb; t0 += w43T {
 			a, b := geo.halfAcc(t0, rowlen), geo.halfAcc(t0+4, rowlen)
 			for k := range geo.nch {
-				w43Gemm(u[k*w43Pos*geo.ncp*16:], v[k*w43Pos*xs+t0*2:], geo.ncp, ntb*2, &s.m)
+				w43Gemm(u[k*w43Pos*geo.ncp*16:], v[k*w43Pos*xs+t0/w43T*vb:], geo.ncp, xs, &s.m)
 				w43Output(&s.m, no, acc[a:], b-a, ps, rowlen)
 			}
 		}
@@ -384,11 +385,11 @@ func w43PlaneRowGo(dst, a, b []int8, np int) {
 // start at byte i·step of pl, its other 4 at i·step + d: tile l of a
 // half at base B has column s of plane row r at B + r·rowb + (s%4)·2np +
 // 2(l + s/4) (+1 for the pair's second channel). V_ξ = (Bᵀ d B)_ξ of
-// block tile l (both channels) goes to v[ξ·xs + 2(8i+l) + e]. An
+// block tile l (both channels) goes to v[ξ·xs + i·vb + 2l + e]. An
 // architecture's init may replace it with assembly.
 var w43InputRow = w43InputRowGo
 
-func w43InputRowGo(v []int16, xs int, pl []int8, d, step, rowb, np, nb int) {
+func w43InputRowGo(v []int16, xs, vb int, pl []int8, d, step, rowb, np, nb int) {
 	for t := range w43T * nb {
 		base := t/w43T*step + (t%w43T)/4*d
 		l := t % 4
@@ -409,7 +410,7 @@ func w43InputRowGo(v []int16, xs int, pl []int8, d, step, rowb, np, nb int) {
 				y := [6]int32{}
 				y[0], y[1], y[2], y[3], y[4], y[5] = w43BT(r[0], r[1], r[2], r[3], r[4], r[5])
 				for j := range 6 {
-					v[(6*i+j)*xs+2*t+e] = int16(y[j])
+					v[(6*i+j)*xs+t/w43T*vb+2*(t%w43T)+e] = int16(y[j])
 				}
 			}
 		}
@@ -428,16 +429,16 @@ func w43BT(d0, d1, d2, d3, d4, d5 int32) (r0, r1, r2, r3, r4, r5 int32) {
 }
 
 // w43Gemm computes m[ξ·64 + o·8 + t] = Σ_{cp<ncp, e<2} u[(ξ·ncp+cp)·16 +
-// 2o + e] · v[(ξ·ncp+cp)·ldv + 2t + e] for the 36 ξ, 8 channels o and 8
+// 2o + e] · v[ξ·xs + cp·16 + 2t + e] for the 36 ξ, 8 channels o and 8
 // tiles t, wrapping in int32. An architecture's init may replace it.
 var w43Gemm = w43GemmGo
 
-func w43GemmGo(u, v []int16, ncp, ldv int, m *[w43Pos * w43O * w43T]int32) {
+func w43GemmGo(u, v []int16, ncp, xs int, m *[w43Pos * w43O * w43T]int32) {
 	for xi := range w43Pos {
 		var a [64]int32
 		for cp := range ncp {
 			ur := u[(xi*ncp+cp)*16:][:16]
-			vr := v[(xi*ncp+cp)*ldv:][:16]
+			vr := v[xi*xs+cp*16:][:16]
 			for o := range 8 {
 				u0, u1 := int32(ur[2*o]), int32(ur[2*o+1])
 				for t := range 8 {

@@ -8,10 +8,10 @@ import "golang.org/x/sys/cpu"
 // the plane are Go (winograd43.go).
 
 //go:noescape
-func w43GemmAVX2(u, v *int16, ncp, ldv int, m *int32)
+func w43GemmAVX2(u, v *int16, ncp, xs int, m *int32)
 
 //go:noescape
-func w43InputRowAVX2(v *int16, xs int, pl *int8, d, step, rowb, np, nb int)
+func w43InputRowAVX2(v *int16, xs, vb int, pl *int8, d, step, rowb, np, nb int)
 
 //go:noescape
 func w43OutputAVX2(m *int32, no int, acc *int32, d, ps, rowlen int)
@@ -41,15 +41,14 @@ func w43PlaneRowFast(dst, a, b []int8, np int) {
 	w43PlaneRowAVX2(&dst[0], &a[0], &b[0], np, np/4)
 }
 
-func w43GemmFast(u, v []int16, ncp, ldv int, m *[w43Pos * w43O * w43T]int32) {
-	// The rows the kernel reads: 36·ncp of each, the last at its offset.
-	rows := w43Pos * ncp
-	_ = u[rows*16-1]
-	_ = v[(rows-1)*ldv+15]
-	w43GemmAVX2(&u[0], &v[0], ncp, 2*ldv, &m[0])
+func w43GemmFast(u, v []int16, ncp, xs int, m *[w43Pos * w43O * w43T]int32) {
+	// The last rows the kernel reads.
+	_ = u[w43Pos*ncp*16-1]
+	_ = v[35*xs+ncp*16-1]
+	w43GemmAVX2(&u[0], &v[0], ncp, 2*xs, &m[0])
 }
 
-func w43InputRowFast(v []int16, xs int, pl []int8, d, step, rowb, np, nb int) {
+func w43InputRowFast(v []int16, xs, vb int, pl []int8, d, step, rowb, np, nb int) {
 	if nb == 0 {
 		return
 	}
@@ -58,8 +57,8 @@ func w43InputRowFast(v []int16, xs int, pl []int8, d, step, rowb, np, nb int) {
 	last := (nb-1)*step + d + 5*rowb
 	_ = pl[last+3*2*np+7]
 	_ = pl[last+2*np+9]
-	_ = v[35*xs+16*nb-1]
-	w43InputRowAVX2(&v[0], 2*xs, &pl[0], d, step, rowb, np, nb)
+	_ = v[35*xs+(nb-1)*vb+15]
+	w43InputRowAVX2(&v[0], 2*xs, 2*vb, &pl[0], d, step, rowb, np, nb)
 }
 
 func w43OutputFast(m *[w43Pos * w43O * w43T]int32, no int, acc []int32, d, ps, rowlen int) {

@@ -7,16 +7,46 @@
 // 8 tiles a YMM. Every operation is a wrapping int16 or int32 ring
 // operation, like the Go twins, so the results are the same bits.
 
-// func w43GemmAVX2(u, v *int16, ncp, ldv int, m *int32)
+// STEP43 is one channel pair of w43GemmAVX2: V's 8 tiles at OFF(DI), the
+// 8 channels' U pairs at UOFF(SI) broadcast, into Y0…Y7.
+#define STEP43(OFF, UOFF) \
+	VMOVDQU      OFF(DI), Y8; \
+	VPBROADCASTD UOFF+0(SI), Y9; \
+	VPBROADCASTD UOFF+4(SI), Y10; \
+	VPBROADCASTD UOFF+8(SI), Y11; \
+	VPBROADCASTD UOFF+12(SI), Y12; \
+	VPMADDWD     Y8, Y9, Y9; \
+	VPMADDWD     Y8, Y10, Y10; \
+	VPMADDWD     Y8, Y11, Y11; \
+	VPMADDWD     Y8, Y12, Y12; \
+	VPADDD       Y9, Y0, Y0; \
+	VPADDD       Y10, Y1, Y1; \
+	VPADDD       Y11, Y2, Y2; \
+	VPADDD       Y12, Y3, Y3; \
+	VPBROADCASTD UOFF+16(SI), Y13; \
+	VPBROADCASTD UOFF+20(SI), Y14; \
+	VPBROADCASTD UOFF+24(SI), Y15; \
+	VPBROADCASTD UOFF+28(SI), Y9; \
+	VPMADDWD     Y8, Y13, Y13; \
+	VPMADDWD     Y8, Y14, Y14; \
+	VPMADDWD     Y8, Y15, Y15; \
+	VPMADDWD     Y8, Y9, Y9; \
+	VPADDD       Y13, Y4, Y4; \
+	VPADDD       Y14, Y5, Y5; \
+	VPADDD       Y15, Y6, Y6; \
+	VPADDD       Y9, Y7, Y7
+
+// func w43GemmAVX2(u, v *int16, ncp, xs int, m *int32)
 //
 // For ξ = 0…35: m[ξ·64 + o·8 + t] = Σ_cp Σ_e u[(ξ·ncp+cp)·16 + 2o+e] ·
-// v[(ξ·ncp+cp)·ldv/2 + 2t+e]. ldv is in bytes; ncp > 0. The 8 channels'
-// sums for 8 tiles live in Y0…Y7 over the whole pair loop.
+// v[ξ·xs/2 + cp·16 + 2t+e]. xs is in bytes; ncp > 0. The 8 channels'
+// sums for 8 tiles live in Y0…Y7 over the whole pair loop, which reads
+// both operands as consecutive 32-byte rows.
 TEXT ·w43GemmAVX2(SB), NOSPLIT, $0-40
 	MOVQ u+0(FP), SI
-	MOVQ v+8(FP), DI
+	MOVQ v+8(FP), R10
 	MOVQ ncp+16(FP), CX
-	MOVQ ldv+24(FP), BX
+	MOVQ xs+24(FP), BX
 	MOVQ m+32(FP), DX
 	MOVQ $36, R9
 
@@ -29,39 +59,27 @@ xi:
 	VPXOR Y5, Y5, Y5
 	VPXOR Y6, Y6, Y6
 	VPXOR Y7, Y7, Y7
+	MOVQ  R10, DI
 	MOVQ  CX, R8
+	SHRQ  $1, R8
+	JZ    odd
+	// Two pairs an iteration.
 
 cp:
-	VMOVDQU      (DI), Y8
-	VPBROADCASTD 0(SI), Y9
-	VPBROADCASTD 4(SI), Y10
-	VPBROADCASTD 8(SI), Y11
-	VPBROADCASTD 12(SI), Y12
-	VPMADDWD     Y8, Y9, Y9
-	VPMADDWD     Y8, Y10, Y10
-	VPMADDWD     Y8, Y11, Y11
-	VPMADDWD     Y8, Y12, Y12
-	VPADDD       Y9, Y0, Y0
-	VPADDD       Y10, Y1, Y1
-	VPADDD       Y11, Y2, Y2
-	VPADDD       Y12, Y3, Y3
-	VPBROADCASTD 16(SI), Y13
-	VPBROADCASTD 20(SI), Y14
-	VPBROADCASTD 24(SI), Y15
-	VPBROADCASTD 28(SI), Y9
-	VPMADDWD     Y8, Y13, Y13
-	VPMADDWD     Y8, Y14, Y14
-	VPMADDWD     Y8, Y15, Y15
-	VPMADDWD     Y8, Y9, Y9
-	VPADDD       Y13, Y4, Y4
-	VPADDD       Y14, Y5, Y5
-	VPADDD       Y15, Y6, Y6
-	VPADDD       Y9, Y7, Y7
-	ADDQ         $32, SI
-	ADDQ         BX, DI
-	DECQ         R8
-	JNZ          cp
+	STEP43(0, 0)
+	STEP43(32, 32)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ R8
+	JNZ  cp
 
+odd:
+	TESTQ $1, CX
+	JZ    store
+	STEP43(0, 0)
+	ADDQ  $32, SI
+
+store:
 	VMOVDQU Y0, (DX)
 	VMOVDQU Y1, 32(DX)
 	VMOVDQU Y2, 64(DX)
@@ -71,6 +89,7 @@ cp:
 	VMOVDQU Y6, 192(DX)
 	VMOVDQU Y7, 224(DX)
 	ADDQ    $256, DX
+	ADDQ    BX, R10
 	DECQ    R9
 	JNZ     xi
 	VZEROUPPER
@@ -145,21 +164,21 @@ cp:
 	VMOVDQU Y11, (AX)(CX*1); \
 	LEAQ    (AX)(CX*2), AX
 
-// func w43InputRowAVX2(v *int16, xs int, pl *int8, d, step, rowb, np, nb int)
+// func w43InputRowAVX2(v *int16, xs, vb int, pl *int8, d, step, rowb, np, nb int)
 //
 // w43InputRowGo for nb > 0 blocks of 8 tiles; xs in bytes. A half's tile
 // l has column s of the pair at phase s%4, position l + s/4: byte
 // (s%4)·2np + 2(l + s/4), so a half's 4 tiles are 8 bytes from one load,
-// and the other half d bytes on.
-TEXT ·w43InputRowAVX2(SB), 0, $1152-64
+// and the other half d bytes on. Block i's V starts i·vb bytes on.
+TEXT ·w43InputRowAVX2(SB), 0, $1152-72
 	MOVQ v+0(FP), DI
 	MOVQ xs+8(FP), CX
-	MOVQ pl+16(FP), R10
-	MOVQ d+24(FP), SI
-	MOVQ rowb+40(FP), BX
-	MOVQ np+48(FP), DX
+	MOVQ pl+24(FP), R10
+	MOVQ d+32(FP), SI
+	MOVQ rowb+48(FP), BX
+	MOVQ np+56(FP), DX
 	SHLQ $1, DX               // phase stride in bytes
-	MOVQ nb+56(FP), R9
+	MOVQ nb+64(FP), R9
 	LEAQ (R10)(BX*1), R11
 	LEAQ (R11)(BX*1), R12
 	LEAQ (R12)(BX*1), R13
@@ -211,14 +230,14 @@ block:
 	ROW(4)
 	ROW(5)
 
-	MOVQ step+32(FP), R8
+	MOVQ step+40(FP), R8
 	ADDQ R8, R10
 	ADDQ R8, R11
 	ADDQ R8, R12
 	ADDQ R8, R13
 	ADDQ R8, R14
 	ADDQ R8, R15
-	ADDQ $32, DI
+	ADDQ vb+16(FP), DI
 	DECQ R9
 	JNZ  block
 	VZEROUPPER

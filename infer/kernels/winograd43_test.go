@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // w43Conv runs p on the F(4,3) path whatever the dispatch.
@@ -18,8 +19,8 @@ func w43Conv(p *Conv2dParams, x, y8 []int8, yf []float32, s *Scratch) {
 type w43Impl struct {
 	plane  func(dst, a, b []int8, np int)
 	uchunk func(u []int16, wc []int8, ncp int)
-	input  func(v []int16, xs int, pl []int8, d, step, rowb, np, nb int)
-	gemm   func(u, v []int16, ncp, ldv int, m *[w43Pos * w43O * w43T]int32)
+	input  func(v []int16, xs, vb int, pl []int8, d, step, rowb, np, nb int)
+	gemm   func(u, v []int16, ncp, xs int, m *[w43Pos * w43O * w43T]int32)
 	output func(m *[w43Pos * w43O * w43T]int32, no int, acc []int32, d, ps, rowlen int)
 }
 
@@ -169,7 +170,7 @@ func TestWino43Bounds(t *testing.T) {
 		}
 	}
 	v := make([]int16, 36*16*8)
-	w43InputRowGo(v, 16*8, pl, 8, 16, rowb, np, 1)
+	w43InputRowGo(v, 16*8, 16, pl, 8, 16, rowb, np, 1)
 	if got := max(-int(slices.Min(v)), int(slices.Max(v))); got < 12000 || got > 12800 {
 		t.Errorf("max |V| = %d, want within the bound 12800 and near it", got)
 	}
@@ -264,11 +265,15 @@ func BenchmarkWino43VGG16(b *testing.B) {
 			var s Scratch
 			s.w43.reserve(p)
 			b.ResetTimer()
+			best := time.Duration(1 << 62) // the least disturbed run, on a shared host
 			for range b.N {
+				t0 := time.Now()
 				w43Conv(p, x, y, nil, &s)
+				best = min(best, time.Since(t0))
 			}
 			macs := float64(p.O*p.Taps()) * float64(p.OH*p.OW)
 			b.ReportMetric(macs*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+			b.ReportMetric(macs/best.Seconds()/1e9, "best-GMAC/s")
 		})
 	}
 }
