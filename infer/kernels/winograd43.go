@@ -56,6 +56,11 @@ const (
 	w43O     = 8   // output channels per GEMM block
 	w43T     = 8   // tiles per GEMM block
 	w43MaxKC = 226 // input channels per exact chunk (even)
+	// w43MinC is the fewest input channels that take the path: even an
+	// RGB input's first layer is faster in F(4,3) than direct (whose
+	// 27 taps pad to 32 and whose bias fill and requantization then
+	// cost as much as the multiplies).
+	w43MinC = 1
 	// w43Band bounds a band's V (bytes): it is read once per block of 8
 	// output channels, from L2 or L3.
 	w43Band = 1 << 20
@@ -76,7 +81,7 @@ var (
 
 // wino43Fits reports whether p can take the F(4,3) path.
 func wino43Fits(p *Conv2dParams) bool {
-	return p.KH == 3 && p.KW == 3 && p.Stride == 1 && p.C >= winoMinC && p.OH >= 2 && p.OW >= 2
+	return p.KH == 3 && p.KW == 3 && p.Stride == 1 && p.C >= w43MinC && p.OH >= 2 && p.OW >= 2
 }
 
 // useWino43 reports whether this CPU runs p on the F(4,3) path.
@@ -302,9 +307,6 @@ func w43BandRun(p *Conv2dParams, x []int8, g *gemm, s *w43Scratch, geo *w43Geom,
 	ub := geo.uBlock()
 	for ob := 0; ob < p.O; ob += w43O {
 		no := min(w43O, p.O-ob)
-		for ol := range no {
-			fill32(acc[ol*ps:(ol+1)*ps], g.bias[ob+ol])
-		}
 		var u []int16
 		if s.uCall != nil {
 			u = s.uCall[ob/w43O*ub:]
@@ -316,7 +318,11 @@ func w43BandRun(p *Conv2dParams, x []int8, g *gemm, s *w43Scratch, geo *w43Geom,
 			a, b := geo.halfAcc(t0, rowlen), geo.halfAcc(t0+4, rowlen)
 			for k := range geo.nch {
 				w43Gemm(u[k*w43Pos*geo.ncp*16:], v[k*w43Pos*xs+t0/w43T*vb:], geo.ncp, xs, &s.m)
-				w43Output(&s.m, no, acc[a:], b-a, ps, rowlen)
+				var bias []int32 // the first chunk starts the sums from the bias
+				if k == 0 {
+					bias = g.bias[ob : ob+no]
+				}
+				w43Output(&s.m, no, bias, acc[a:], b-a, ps, rowlen)
 			}
 		}
 		for ol := range no {
@@ -450,13 +456,14 @@ func w43GemmGo(u, v []int16, ncp, xs int, m *[w43Pos * w43O * w43T]int32) {
 	}
 }
 
-// w43Output adds the exact sums of m's first no channels to acc: block
-// tile t's output (a, b) of channel o goes to acc[o·ps + h + a·rowlen +
-// 4(t%4) + b], h = 0 for tiles 0…3 and d for tiles 4…7. An
-// architecture's init may replace it with assembly.
+// w43Output adds the exact sums of m's first no channels to acc, or,
+// when bias is not nil, stores them plus bias[o]: block tile t's output
+// (a, b) of channel o goes to acc[o·ps + h + a·rowlen + 4(t%4) + b], h =
+// 0 for tiles 0…3 and d for tiles 4…7. An architecture's init may
+// replace it with assembly.
 var w43Output = w43OutputGo
 
-func w43OutputGo(m *[w43Pos * w43O * w43T]int32, no int, acc []int32, d, ps, rowlen int) {
+func w43OutputGo(m *[w43Pos * w43O * w43T]int32, no int, bias, acc []int32, d, ps, rowlen int) {
 	for o := range no {
 		for t := range w43T {
 			var q [6][6]int32
@@ -475,7 +482,11 @@ func w43OutputGo(m *[w43Pos * w43O * w43T]int32, no int, acc []int32, d, ps, row
 				y[0], y[1], y[2], y[3] = w43AT(r[0], r[1], r[2], r[3], r[4], r[5])
 				dst := acc[o*ps+t/4*d+a*rowlen+4*(t%4):][:4]
 				for b, yb := range y {
-					dst[b] += w43Exact(yb)
+					if bias != nil {
+						dst[b] = bias[o] + w43Exact(yb)
+					} else {
+						dst[b] += w43Exact(yb)
+					}
 				}
 			}
 		}

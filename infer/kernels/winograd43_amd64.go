@@ -14,7 +14,7 @@ func w43GemmAVX2(u, v *int16, ncp, xs int, m *int32)
 func w43InputRowAVX2(v *int16, xs, vb int, pl *int8, d, step, rowb, np, nb int)
 
 //go:noescape
-func w43OutputAVX2(m *int32, no int, acc *int32, d, ps, rowlen int)
+func w43OutputAVX2(m *int32, no int, bias, acc *int32, d, ps, rowlen int)
 
 //go:noescape
 func w43PlaneRowAVX2(dst, a, b *int8, np, n16 int)
@@ -61,10 +61,14 @@ func w43InputRowFast(v []int16, xs, vb int, pl []int8, d, step, rowb, np, nb int
 	w43InputRowAVX2(&v[0], 2*xs, 2*vb, &pl[0], d, step, rowb, np, nb)
 }
 
-func w43OutputFast(m *[w43Pos * w43O * w43T]int32, no int, acc []int32, d, ps, rowlen int) {
+func w43OutputFast(m *[w43Pos * w43O * w43T]int32, no int, bias, acc []int32, d, ps, rowlen int) {
 	if no == 0 {
 		return
 	}
 	_ = acc[(no-1)*ps+d+3*rowlen+15]
-	w43OutputAVX2(&m[0], no, &acc[0], 4*d, 4*ps, 4*rowlen)
+	var b *int32 // nil: add to acc
+	if bias != nil {
+		b = &bias[:no][0]
+	}
+	w43OutputAVX2(&m[0], no, b, &acc[0], 4*d, 4*ps, 4*rowlen)
 }

@@ -21,7 +21,7 @@ type w43Impl struct {
 	uchunk func(u []int16, wc []int8, ncp int)
 	input  func(v []int16, xs, vb int, pl []int8, d, step, rowb, np, nb int)
 	gemm   func(u, v []int16, ncp, xs int, m *[w43Pos * w43O * w43T]int32)
-	output func(m *[w43Pos * w43O * w43T]int32, no int, acc []int32, d, ps, rowlen int)
+	output func(m *[w43Pos * w43O * w43T]int32, no int, bias, acc []int32, d, ps, rowlen int)
 }
 
 // w43Impls are the implementations to test: the Go ones and the
@@ -254,7 +254,7 @@ func TestWino43PreparedFollowsWeights(t *testing.T) {
 // 3×3 shapes (the dispatched parts), reporting direct-equivalent GMAC/s.
 func BenchmarkWino43VGG16(b *testing.B) {
 	for _, tc := range []struct{ c, hw, o int }{
-		{64, 224, 64}, {64, 112, 128}, {128, 112, 128}, {128, 56, 256}, {256, 56, 256},
+		{3, 224, 64}, {64, 224, 64}, {64, 112, 128}, {128, 112, 128}, {128, 56, 256}, {256, 56, 256},
 		{256, 28, 512}, {512, 28, 512}, {512, 14, 512},
 	} {
 		b.Run(fmt.Sprintf("%dx%d-%d", tc.c, tc.hw, tc.o), func(b *testing.B) {
@@ -292,7 +292,7 @@ func TestWino43Dispatch(t *testing.T) {
 	}{
 		{Conv2dParams{C: 16, KH: 3, KW: 3, Stride: 1, OH: 2, OW: 2}, true},
 		{Conv2dParams{C: 512, KH: 3, KW: 3, Stride: 1, OH: 14, OW: 14}, true},
-		{Conv2dParams{C: 15, KH: 3, KW: 3, Stride: 1, OH: 4, OW: 4}, false},
+		{Conv2dParams{C: 3, KH: 3, KW: 3, Stride: 1, OH: 4, OW: 4}, true},
 		{Conv2dParams{C: 64, KH: 3, KW: 3, Stride: 2, OH: 4, OW: 4}, false},
 		{Conv2dParams{C: 64, KH: 1, KW: 1, Stride: 1, OH: 4, OW: 4}, false},
 		{Conv2dParams{C: 64, KH: 3, KW: 3, Stride: 1, OH: 1, OW: 4}, false},
