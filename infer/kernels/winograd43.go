@@ -280,7 +280,7 @@ func w43BandRun(p *Conv2dParams, x []int8, g *gemm, s *w43Scratch, geo *w43Geom,
 	rowb := geo.rowb()
 	prows := 4*tr + 2
 	pl := s.plane[:prows*rowb]
-	vb := geo.ncp * 16      // int16 between blocks in V
+	vb := geo.ncp * 16    // int16 between blocks in V
 	xs := ntb / w43T * vb // … and between ξ
 	v := s.v[:geo.nch*w43Pos*xs]
 	wide := geo.tw4%w43T == 0
