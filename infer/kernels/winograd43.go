@@ -61,9 +61,13 @@ const (
 	// 27 taps pad to 32 and whose bias fill and requantization then
 	// cost as much as the multiplies).
 	w43MinC = 1
-	// w43Band bounds a band's V (bytes): it is read once per block of 8
-	// output channels, from L2 or L3.
-	w43Band = 1 << 20
+	// A band's V (bytes) is read once per block of 8 output channels, U
+	// once per band. w43BandL2 keeps V in L2 (measured best for VGG16's
+	// layers up to 256×256 channels); layers whose U is over w43FullU
+	// (512×512: 19 MB) rather take the whole layer, up to w43BandBig, so
+	// that U is read — and transformed — once.
+	w43BandL2  = 384 << 10
+	w43BandBig = 8 << 20
 	// w43Inv9 is 9⁻¹ mod 2³².
 	w43Inv9 = 0x38E38E39
 	// w43FullU is the most bytes of U a layer keeps prepared; larger
@@ -105,7 +109,11 @@ func w43GeomOf(p *Conv2dParams) w43Geom {
 	g.tw4 = ((p.OW+3)/4 + 3) &^ 3
 	g.np = g.tw4 + 4
 	rowV := w43Pos * g.nch * g.kc * g.tw4 * 2 // bytes of V per tile row
-	g.tr = g.bandRows(min(max(w43Band/rowV, 1), (p.OH+3)/4))
+	band := w43BandL2
+	if 2*g.uSize(p) > w43FullU {
+		band = w43BandBig
+	}
+	g.tr = g.bandRows(min(max(band/rowV, 1), (p.OH+3)/4))
 	return g
 }
 
