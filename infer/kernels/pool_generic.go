@@ -48,6 +48,13 @@ func maxPool2x2(p *PoolParams, x, y []int8) {
 			if simdMaxPool2x2Row != nil && len(row) >= maxPoolBlock {
 				done = len(row) &^ (maxPoolBlock - 1)
 				simdMaxPool2x2Row(r0, r1, row, done)
+				if done < len(row) {
+					// The tail as one more block ending at the row's end:
+					// it rewrites some outputs with the same values.
+					k := len(row) - maxPoolBlock
+					simdMaxPool2x2Row(r0[2*k:], r1[2*k:], row[k:], maxPoolBlock)
+					done = len(row)
+				}
 			}
 			maxPool2x2RowGo(r0, r1, row, done)
 		}

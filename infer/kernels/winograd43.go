@@ -149,6 +149,7 @@ type w43Scratch struct {
 	m      [w43Pos * w43O * w43T]int32
 	acc    []int32
 	rows   [2][]int8 // a channel pair's padded input rows (w43Plane)
+	q      []int8    // one channel's requantized band rows (w43Out)
 }
 
 func (s *w43Scratch) reserve(p *Conv2dParams) {
@@ -157,6 +158,7 @@ func (s *w43Scratch) reserve(p *Conv2dParams) {
 	s.plane = grow(s.plane, (4*g.tr+2)*g.rowb())
 	s.v = grow(s.v, g.nch*w43Pos*g.ncp*ntb*2)
 	s.acc = grow(s.acc, w43O*4*g.tr*4*g.tw4)
+	s.q = grow(s.q, 4*g.tr*4*g.tw4)
 	s.rows[0] = grow(s.rows[0], 4*g.np)
 	s.rows[1] = grow(s.rows[1], 4*g.np)
 	if preparedU43(p) == nil {
@@ -334,11 +336,32 @@ func w43BandRun(p *Conv2dParams, x []int8, g *gemm, s *w43Scratch, geo *w43Geom,
 			}
 		}
 		for ol := range no {
-			a := acc[ol*ps:]
-			for y := range r {
-				g.out(ob+ol, a[y*rowlen:y*rowlen+p.OW], (oy0+y)*p.OW)
-			}
+			w43Out(g, ob+ol, acc[ol*ps:ol*ps+r*rowlen], rowlen, p.OW, oy0, s.q)
 		}
+	}
+}
+
+// w43Out writes channel o's rows of acc (rowlen apart, ow of each
+// output) to output rows oy0…. The int8 epilogue of a SIMD kernel takes
+// all the rows in one call, through q when the rows are padded: one call
+// per row costs more than the requantization of a 14- to 56-wide row.
+func w43Out(g *gemm, o int, acc []int32, rowlen, ow, oy0 int, q []int8) {
+	r := len(acc) / rowlen
+	if rowlen == ow {
+		g.out(o, acc, oy0*ow)
+		return
+	}
+	if g.yf != nil || simdGemm == nil || simdGemm.requant == nil {
+		for y := range r {
+			g.out(o, acc[y*rowlen:y*rowlen+ow], (oy0+y)*ow)
+		}
+		return
+	}
+	q = q[:len(acc)]
+	simdGemm.requant(q, acc, 0, g.mult[o], g.shift[o], g.zero, g.relu)
+	dst := g.y8[o*g.plane+oy0*ow:]
+	for y := range r {
+		copy(dst[y*ow:(y+1)*ow], q[y*rowlen:])
 	}
 }
 
