@@ -23,6 +23,9 @@ func init() {
 	if cpu.X86.HasAVX2 {
 		w43Gemm, w43InputRow, w43Output = w43GemmFast, w43InputRowFast, w43OutputFast
 		w43PlaneRow, w43UChunk = w43PlaneRowFast, w43UChunkFast
+		if cpu.X86.HasAVXVNNI {
+			w43Gemm = w43GemmVNNIFast
+		}
 	}
 }
 
@@ -71,4 +74,16 @@ func w43OutputFast(m *[w43Pos * w43O * w43T]int32, no int, bias, acc []int32, d,
 		b = &bias[:no][0]
 	}
 	w43OutputAVX2(&m[0], no, b, &acc[0], 4*d, 4*ps, 4*rowlen)
+}
+
+// w43GemmAVXVNNI is w43GemmAVX2 with VEX VPDPWSSD (AVX-VNNI), chosen when
+// cpu.X86.HasAVXVNNI (winograd43_avxvnni_amd64.s).
+//
+//go:noescape
+func w43GemmAVXVNNI(u, v *int16, ncp, xs int, m *int32)
+
+func w43GemmVNNIFast(u, v []int16, ncp, xs int, m *[w43Pos * w43O * w43T]int32) {
+	_ = u[w43Pos*ncp*16-1]
+	_ = v[35*xs+ncp*16-1]
+	w43GemmAVXVNNI(&u[0], &v[0], ncp, 2*xs, &m[0])
 }

@@ -1,0 +1,151 @@
+//go:build gc && !purego
+
+package kernels
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/cpu"
+)
+
+// The AVX-VNNI F(4,3) GEMM equals the Go one bit for bit on random and
+// extreme U and V (|U| up to 6272, |V| up to 12800, both signs) for odd
+// and even pair counts, and the whole F(4,3) convolution on it equals the
+// generic kernel. It needs a CPU with AVX-VNNI (Intel N100 class, Alder
+// Lake and later); elsewhere it says so loudly.
+func TestWino43AVXVNNI(t *testing.T) {
+	if !cpu.X86.HasAVX2 || !cpu.X86.HasAVXVNNI {
+		t.Skip("SKIP: no AVX-VNNI on this host: the AVX-VNNI F(4,3) GEMM (w43GemmAVXVNNI) is NOT verified here; run this test on an N100-class CPU")
+	}
+	r := rand.New(rand.NewPCG(61, 62))
+	for _, ncp := range []int{1, 2, 3, 7, 64, 113} {
+		xs := ncp*16 + 16*r.IntN(3)
+		u := make([]int16, w43Pos*ncp*16)
+		v := make([]int16, 35*xs+ncp*16)
+		for i := range u {
+			u[i] = int16(r.IntN(2*6272+1) - 6272)
+			if r.IntN(8) == 0 {
+				u[i] = []int16{-6272, 6272}[r.IntN(2)]
+			}
+		}
+		for i := range v {
+			v[i] = int16(r.IntN(2*12800+1) - 12800)
+			if r.IntN(8) == 0 {
+				v[i] = []int16{-12800, 12800}[r.IntN(2)]
+			}
+		}
+		var got, want [w43Pos * w43O * w43T]int32
+		w43GemmVNNIFast(u, v, ncp, xs, &got)
+		w43GemmGo(u, v, ncp, xs, &want)
+		if j := firstDiff(got[:], want[:]); j >= 0 {
+			t.Fatalf("ncp %d: m[%d] = %d, want %d", ncp, j, got[j], want[j])
+		}
+	}
+	saved := w43Gemm
+	defer func() { w43Gemm = saved }()
+	w43Gemm = w43GemmVNNIFast
+	for _, sh := range [][5]int{{64, 14, 14, 24, 1}, {229, 9, 7, 9, 1}, {3, 30, 30, 10, 1}} {
+		p, x := randSIMDConv(r, sh[0], sh[1], sh[2], sh[3], 3, 3, 1, sh[4])
+		n := p.O * p.OH * p.OW
+		got, want := make([]int8, n), make([]int8, n)
+		w43Conv(p, x, got, nil, &Scratch{})
+		withGeneric(func() { Conv2dInt8(p, x, want, &Scratch{}) })
+		if j := firstDiff(got, want); j >= 0 {
+			t.Fatalf("%v: y[%d] = %d, want %d", sh, j, got[j], want[j])
+		}
+	}
+}
+
+// TestX86KernelsVerified names the x86 kernels this host's run of the
+// package tests checks bit for bit against the generic ones (CI prints
+// it with -v): a kernel the CPU lacks is not verified by a green run.
+func TestX86KernelsVerified(t *testing.T) {
+	yes := func(b bool) string {
+		if b {
+			return "verified"
+		}
+		return "NOT verified (CPU lacks it)"
+	}
+	t.Logf("x86 kernels on this host: AVX2 direct + F(4,3): %s; AVX-VNNI F(4,3) GEMM: %s; AVX-512 VNNI direct: %s",
+		yes(cpu.X86.HasAVX2), yes(cpu.X86.HasAVX2 && cpu.X86.HasAVXVNNI), yes(hasVNNI()))
+}
+
+// The amd64 assembly spells the instructions Go's assembler cannot
+// encode (VEX VPDPWSSD) as `BYTE $0x..; … // mnemonic`. Every such line
+// is disassembled with objdump and compared with its comment. Without
+// objdump it skips, unless CI is set.
+func TestX86ByteEncodings(t *testing.T) {
+	objdump, err := exec.LookPath("objdump")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("objdump not found (apt-get install binutils); CI requires the BYTE check")
+		}
+		t.Skip("objdump not found; install binutils")
+	}
+	line := regexp.MustCompile(`^\s*((?:BYTE \$0x[0-9a-f]{2};?\s*)+)//\s*(.+?)\s*$`)
+	byteRe := regexp.MustCompile(`\$0x([0-9a-f]{2})`)
+	files, _ := filepath.Glob("*_amd64.s")
+	var want, where []string
+	var lens []int
+	var code bytes.Buffer
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, l := range strings.Split(string(src), "\n") {
+			if !strings.HasPrefix(strings.TrimSpace(l), "BYTE") {
+				continue
+			}
+			m := line.FindStringSubmatch(l)
+			if m == nil {
+				t.Errorf("%s:%d: BYTE without `BYTE $0x..; … // mnemonic`: %s", f, i+1, l)
+				continue
+			}
+			bs := byteRe.FindAllStringSubmatch(m[1], -1)
+			for _, b := range bs {
+				v, _ := strconv.ParseUint(b[1], 16, 8)
+				code.WriteByte(byte(v))
+			}
+			lens = append(lens, len(bs))
+			want = append(want, normAsm(m[2]))
+			where = append(where, f+":"+strconv.Itoa(i+1))
+		}
+	}
+	if len(want) == 0 {
+		t.Fatal("no BYTE lines found")
+	}
+	bin := filepath.Join(t.TempDir(), "bytes.bin")
+	if err := os.WriteFile(bin, code.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(objdump, "-D", "-b", "binary", "-m", "i386:x86-64", "-M", "intel", bin).CombinedOutput()
+	if err != nil {
+		t.Fatalf("objdump: %v\n%s", err, out)
+	}
+	// Lines look like "   0:\tc4 c2 3d 52 c1       \t{vex} vpdpwssd ymm0,ymm8,ymm9".
+	insn := regexp.MustCompile(`^\s*([0-9a-f]+):\s+((?:[0-9a-f]{2} )+)\s*(.+)$`)
+	got := map[int]string{}
+	for _, l := range strings.Split(string(out), "\n") {
+		if m := insn.FindStringSubmatch(l); m != nil {
+			off, _ := strconv.ParseUint(m[1], 16, 32)
+			got[int(off)] = normAsm(m[3])
+		}
+	}
+	off := 0
+	for i := range want {
+		if got[off] != want[i] {
+			t.Errorf("%s: bytes at %d disassemble to %q, comment says %q", where[i], off, got[off], want[i])
+		}
+		off += lens[i]
+	}
+	t.Logf("%d BYTE-encoded instructions checked in %v", len(want), files)
+}
