@@ -3,7 +3,8 @@
 // with int32 accumulation and TFLite/gemmlowp requantization.
 //
 // The generic Go kernels in this package are the reference: every SIMD
-// kernel (NEON SDOT and SMULL, NEON Winograd, AVX2, AVX-512 VNNI) must
+// kernel (NEON SDOT and SMULL, NEON Winograd, AVX2 and its Winograd,
+// AVX-VNNI, AVX-512 VNNI) must
 // produce exactly the same bits. The arithmetic is
 // therefore defined here once, precisely:
 //
@@ -38,13 +39,23 @@
 // shift by 2 gives the direct kernel's accumulator bit for bit before the
 // same requantization.
 //
+// On amd64 with AVX2 (and AVX-VNNI, without AVX-512 VNNI) every 3×3
+// stride-1 convolution with an output of at least 2×2 takes Winograd
+// F(4×4, 3×3) (winograd43.go): 36 multiplications per 4×4 outputs instead
+// of 144. It is exact too: with integer Ĝ and Âᵀ the int32 result is
+// 576·S mod 2³²; 9⁻¹ mod 2³² and a shift by 6 recover S while |S| < 2²⁵,
+// which input-channel chunks of at most 226 guarantee for any weights.
+// The GEMM is VPMADDWD on int16 channel pairs (VPDPWSSD with AVX-VNNI).
+//
 // PrepareConv lays a layer's weights out once for the kernel in use
 // (Conv2dParams.Prepared, prepared.go): the Winograd U, or the SIMD
 // kernel's packed weights. Without it, or when it was made from other
 // weights or for another kernel, every call packs them again. It adds to
 // the int8 weights (those alias the model file): AVX2's int16 layout
 // doubles them (29 MB for VGG16's convolutions), VNNI and NEON SDOT
-// repeat them in bytes.
+// repeat them in bytes, F(4,3)'s U is 8 bytes a weight up to 12 MB a
+// layer and larger layers keep 1 byte a weight (permuted) and transform U
+// per block of 8 output channels as they run (~35 MB for VGG16).
 //
 // # Pooling and ReLU
 //
