@@ -68,6 +68,8 @@ const (
 	// that U is read — and transformed — once.
 	w43BandL2  = 384 << 10
 	w43BandBig = 8 << 20
+	// w43MaxRowV bounds one tile row's V (bytes), the least a band holds.
+	w43MaxRowV = 8 << 20
 	// w43Inv9 is 9⁻¹ mod 2³².
 	w43Inv9 = 0x38E38E39
 	// w43FullU is the most bytes of U a layer keeps prepared; larger
@@ -83,9 +85,16 @@ var (
 	_ [1 - w43MaxKC%2]struct{}
 )
 
-// wino43Fits reports whether p can take the F(4,3) path.
+// wino43Fits reports whether p can take the F(4,3) path: 3×3, stride 1,
+// an output of at least 2×2, and a tile row's V of at most w43MaxRowV
+// (wider or deeper layers, which no real network has, stay on the direct
+// kernel with its bounded scratch).
 func wino43Fits(p *Conv2dParams) bool {
-	return p.KH == 3 && p.KW == 3 && p.Stride == 1 && p.C >= w43MinC && p.OH >= 2 && p.OW >= 2
+	if p.KH != 3 || p.KW != 3 || p.Stride != 1 || p.C < w43MinC || p.OH < 2 || p.OW < 2 {
+		return false
+	}
+	tw4 := int64((p.OW+3)/4+3) &^ 3
+	return int64(w43Pos)*2*int64(p.C+w43MaxKC)*tw4 <= w43MaxRowV
 }
 
 // useWino43 reports whether this CPU runs p on the F(4,3) path.

@@ -303,6 +303,9 @@ func TestWino43Dispatch(t *testing.T) {
 		{Conv2dParams{C: 64, KH: 3, KW: 3, Stride: 2, OH: 4, OW: 4}, false},
 		{Conv2dParams{C: 64, KH: 1, KW: 1, Stride: 1, OH: 4, OW: 4}, false},
 		{Conv2dParams{C: 64, KH: 3, KW: 3, Stride: 1, OH: 1, OW: 4}, false},
+		{Conv2dParams{C: 4096, KH: 3, KW: 3, Stride: 1, OH: 56, OW: 56}, true},
+		{Conv2dParams{C: 4096, KH: 3, KW: 3, Stride: 1, OH: 4, OW: 4096}, false}, // V of a tile row: 604 MB
+		{Conv2dParams{C: 1 << 20, KH: 3, KW: 3, Stride: 1, OH: 4, OW: 4}, false},
 	} {
 		if got := useWino43(&tc.q); got != (on && tc.fits) {
 			t.Errorf("%+v: useWino43 = %v", tc.q, got)
