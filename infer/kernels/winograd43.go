@@ -226,10 +226,11 @@ func w43Permute(p *Conv2dParams, g *w43Geom, wc []int8) {
 	}
 }
 
-// w43PackU transforms every block of wc to U.
+// w43PackU transforms every block of wc to U (with the dispatched
+// w43UChunk: its assembly gives the Go twin's bits, faster at load).
 func w43PackU(g *w43Geom, wc []int8, u []int16) {
 	for ob := range len(u) / g.uBlock() {
-		w43UBlock(g, wc[ob*g.wcBlock():], u[ob*g.uBlock():], w43UChunkGo)
+		w43UBlock(g, wc[ob*g.wcBlock():], u[ob*g.uBlock():], w43UChunk)
 	}
 }
 
