@@ -68,6 +68,9 @@ const (
 	// that U is read — and transformed — once.
 	w43BandL2  = 384 << 10
 	w43BandBig = 8 << 20
+	// w43Group is the blocks of 8 tiles one GEMM call covers: their sums
+	// (9 KiB each) stay in L2 for the output transforms.
+	w43Group = 16
 	// w43MaxRowV bounds one tile row's V (bytes), the least a band holds.
 	w43MaxRowV = 8 << 20
 	// w43Inv9 is 9⁻¹ mod 2³².
@@ -155,7 +158,7 @@ type w43Scratch struct {
 	wcCall []int8  // the wc in use, when there is no full U
 	uCall  []int16 // the full U in use, or nil
 	ublk   []int16 // one block of U transformed from wc
-	m      [w43Pos * w43O * w43T]int32
+	mm     []int32 // sums of a group of blocks: [w43Group][36 ξ][8][8]
 	acc    []int32
 	rows   [2][]int8 // a channel pair's padded input rows (w43Plane)
 	q      []int8    // one channel's requantized band rows (w43Out)
@@ -168,6 +171,7 @@ func (s *w43Scratch) reserve(p *Conv2dParams) {
 	s.v = grow(s.v, g.nch*w43Pos*g.ncp*ntb*2)
 	s.acc = grow(s.acc, w43O*4*g.tr*4*g.tw4)
 	s.q = grow(s.q, 4*g.tr*4*g.tw4)
+	s.mm = grow(s.mm, w43Group*w43Pos*w43O*w43T)
 	s.rows[0] = grow(s.rows[0], 4*g.np)
 	s.rows[1] = grow(s.rows[1], 4*g.np)
 	if preparedU43(p) == nil {
@@ -334,15 +338,23 @@ func w43BandRun(p *Conv2dParams, x []int8, g *gemm, s *w43Scratch, geo *w43Geom,
 			u = s.ublk[:ub]
 			w43UBlock(geo, s.wcCall[ob/w43O*geo.wcBlock():], u, w43UChunk)
 		}
-		for t0 := 0; t0 < ntb; t0 += w43T {
-			a, b := geo.halfAcc(t0, rowlen), geo.halfAcc(t0+4, rowlen)
+		// Groups of up to w43Group blocks, each chunk's GEMM over the
+		// whole group, then its output transforms.
+		nbt := ntb / w43T
+		for g0 := 0; g0 < nbt; g0 += w43Group {
+			gn := min(w43Group, nbt-g0)
 			for k := range geo.nch {
-				w43Gemm(u[k*w43Pos*geo.ncp*16:], v[k*w43Pos*xs+t0/w43T*vb:], geo.ncp, xs, &s.m)
+				w43GemmN(u[k*w43Pos*geo.ncp*16:], v[k*w43Pos*xs+g0*vb:], geo.ncp, xs, vb, gn, s.mm)
 				var bias []int32 // the first chunk starts the sums from the bias
 				if k == 0 {
 					bias = g.bias[ob : ob+no]
 				}
-				w43Output(&s.m, no, bias, acc[a:], b-a, ps, rowlen)
+				for bl := range gn {
+					t0 := (g0 + bl) * w43T
+					a, b := geo.halfAcc(t0, rowlen), geo.halfAcc(t0+4, rowlen)
+					m := (*[w43Pos * w43O * w43T]int32)(s.mm[bl*w43Pos*w43O*w43T:])
+					w43Output(m, no, bias, acc[a:], b-a, ps, rowlen)
+				}
 			}
 		}
 		for ol := range no {
@@ -479,6 +491,17 @@ func w43BT(d0, d1, d2, d3, d4, d5 int32) (r0, r1, r2, r3, r4, r5 int32) {
 // 2o + e] · v[ξ·xs + cp·16 + 2t + e] for the 36 ξ, 8 channels o and 8
 // tiles t, wrapping in int32. An architecture's init may replace it.
 var w43Gemm = w43GemmGo
+
+// w43GemmN is w43Gemm of nb consecutive blocks of tiles, vb apart in V,
+// block b's sums to m[b·2304:]: one call per band's group of blocks, so
+// that an architecture's kernel can keep U_ξ in L1 across the blocks.
+var w43GemmN = w43GemmNGo
+
+func w43GemmNGo(u, v []int16, ncp, xs, vb, nb int, m []int32) {
+	for b := range nb {
+		w43Gemm(u, v[b*vb:], ncp, xs, (*[w43Pos * w43O * w43T]int32)(m[b*w43Pos*w43O*w43T:]))
+	}
+}
 
 func w43GemmGo(u, v []int16, ncp, xs int, m *[w43Pos * w43O * w43T]int32) {
 	for xi := range w43Pos {

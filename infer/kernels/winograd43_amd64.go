@@ -19,12 +19,16 @@ func w43OutputAVX2(m *int32, no int, bias, acc *int32, d, ps, rowlen int)
 //go:noescape
 func w43PlaneRowAVX2(dst, a, b *int8, np, n16 int)
 
+//go:noescape
+func w43GemmNAVX2(u, v *int16, ncp, xs, vb, nb int, m *int32)
+
 func init() {
 	if cpu.X86.HasAVX2 {
 		w43Gemm, w43InputRow, w43Output = w43GemmFast, w43InputRowFast, w43OutputFast
 		w43PlaneRow, w43UChunk = w43PlaneRowFast, w43UChunkFast
+		w43GemmN = w43GemmNFast
 		if cpu.X86.HasAVXVNNI {
-			w43Gemm = w43GemmVNNIFast
+			w43GemmN = w43GemmNVNNIFast
 		}
 	}
 }
@@ -76,14 +80,31 @@ func w43OutputFast(m *[w43Pos * w43O * w43T]int32, no int, bias, acc []int32, d,
 	w43OutputAVX2(&m[0], no, b, &acc[0], 4*d, 4*ps, 4*rowlen)
 }
 
-// w43GemmAVXVNNI is w43GemmAVX2 with VEX VPDPWSSD (AVX-VNNI), chosen when
-// cpu.X86.HasAVXVNNI (winograd43_avxvnni_amd64.s).
+// w43GemmNAVXVNNI is w43GemmNAVX2 with VEX VPDPWSSD (AVX-VNNI), chosen
+// when cpu.X86.HasAVXVNNI (winograd43_avxvnni_amd64.s).
 //
-//go:noescape
-func w43GemmAVXVNNI(u, v *int16, ncp, xs int, m *int32)
+// vnniSim is set by the vnnisim build tag (winograd43_vnnisim_amd64.go).
+var vnniSim bool
 
-func w43GemmVNNIFast(u, v []int16, ncp, xs int, m *[w43Pos * w43O * w43T]int32) {
+//go:noescape
+func w43GemmNAVXVNNI(u, v *int16, ncp, xs, vb, nb int, m *int32)
+
+func w43GemmNVNNIFast(u, v []int16, ncp, xs, vb, nb int, m []int32) {
+	if nb == 0 {
+		return
+	}
 	_ = u[w43Pos*ncp*16-1]
-	_ = v[35*xs+ncp*16-1]
-	w43GemmAVXVNNI(&u[0], &v[0], ncp, 2*xs, &m[0])
+	_ = v[35*xs+(nb-1)*vb+ncp*16-1]
+	_ = m[nb*w43Pos*w43O*w43T-1]
+	w43GemmNAVXVNNI(&u[0], &v[0], ncp, 2*xs, 2*vb, nb, &m[0])
+}
+
+func w43GemmNFast(u, v []int16, ncp, xs, vb, nb int, m []int32) {
+	if nb == 0 {
+		return
+	}
+	_ = u[w43Pos*ncp*16-1]
+	_ = v[35*xs+(nb-1)*vb+ncp*16-1]
+	_ = m[nb*w43Pos*w43O*w43T-1]
+	w43GemmNAVX2(&u[0], &v[0], ncp, 2*xs, 2*vb, nb, &m[0])
 }

@@ -688,3 +688,73 @@ upair:
 	JNZ  upair
 	VZEROUPPER
 	RET
+
+// func w43GemmNAVX2(u, v *int16, ncp, xs, vb, nb int, m *int32)
+//
+// w43GemmAVX2 for nb > 0 consecutive blocks of tiles (vb bytes apart in
+// V), looping over blocks inside each ξ so that U_ξ (ncp·32 bytes) stays
+// in L1 while the blocks' V stream past it: block b's sums go to m + b·9216
+// bytes. xs and vb in bytes; ncp > 0.
+TEXT ·w43GemmNAVX2(SB), NOSPLIT, $0-56
+	MOVQ u+0(FP), R13
+	MOVQ v+8(FP), R10
+	MOVQ ncp+16(FP), CX
+	MOVQ xs+24(FP), BX
+	MOVQ m+48(FP), DX
+	MOVQ $36, R9
+
+nxi:
+	MOVQ nb+40(FP), R11
+	MOVQ R10, R14            // V of block 0
+	MOVQ DX, R12             // m of block 0
+
+nblk:
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+	MOVQ  R14, DI
+	MOVQ  R13, SI
+	MOVQ  CX, R8
+	SHRQ  $1, R8
+	JZ    nodd
+
+ncp2:
+	STEP43(0, 0)
+	STEP43(32, 32)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ R8
+	JNZ  ncp2
+
+nodd:
+	TESTQ $1, CX
+	JZ    nstore
+	STEP43(0, 0)
+	ADDQ  $32, SI
+
+nstore:
+	VMOVDQU Y0, (R12)
+	VMOVDQU Y1, 32(R12)
+	VMOVDQU Y2, 64(R12)
+	VMOVDQU Y3, 96(R12)
+	VMOVDQU Y4, 128(R12)
+	VMOVDQU Y5, 160(R12)
+	VMOVDQU Y6, 192(R12)
+	VMOVDQU Y7, 224(R12)
+	ADDQ    $9216, R12
+	ADDQ    vb+32(FP), R14
+	DECQ    R11
+	JNZ     nblk
+
+	MOVQ SI, R13             // the next ξ's U follows this one's
+	ADDQ BX, R10
+	ADDQ $256, DX
+	DECQ R9
+	JNZ  nxi
+	VZEROUPPER
+	RET

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,14 +23,14 @@ import (
 // generic kernel. It needs a CPU with AVX-VNNI (Intel N100 class, Alder
 // Lake and later); elsewhere it says so loudly.
 func TestWino43AVXVNNI(t *testing.T) {
-	if !cpu.X86.HasAVX2 || !cpu.X86.HasAVXVNNI {
-		t.Skip("SKIP: no AVX-VNNI on this host: the AVX-VNNI F(4,3) GEMM (w43GemmAVXVNNI) is NOT verified here; run this test on an N100-class CPU")
+	if !vnniSim && (!cpu.X86.HasAVX2 || !cpu.X86.HasAVXVNNI) {
+		t.Skip("SKIP: no AVX-VNNI on this host: the AVX-VNNI F(4,3) GEMM (w43GemmNAVXVNNI) is NOT verified here; run this test on an N100-class CPU")
 	}
 	r := rand.New(rand.NewPCG(61, 62))
 	for _, ncp := range []int{1, 2, 3, 7, 64, 113} {
 		xs := ncp*16 + 16*r.IntN(3)
 		u := make([]int16, w43Pos*ncp*16)
-		v := make([]int16, 35*xs+ncp*16)
+		v := make([]int16, 35*xs+2*16+ncp*16) // room for 3 blocks 16 apart
 		for i := range u {
 			u[i] = int16(r.IntN(2*6272+1) - 6272)
 			if r.IntN(8) == 0 {
@@ -42,16 +43,20 @@ func TestWino43AVXVNNI(t *testing.T) {
 				v[i] = []int16{-12800, 12800}[r.IntN(2)]
 			}
 		}
-		var got, want [w43Pos * w43O * w43T]int32
-		w43GemmVNNIFast(u, v, ncp, xs, &got)
-		w43GemmGo(u, v, ncp, xs, &want)
-		if j := firstDiff(got[:], want[:]); j >= 0 {
-			t.Fatalf("ncp %d: m[%d] = %d, want %d", ncp, j, got[j], want[j])
+		for _, nb := range []int{1, 3} {
+			got, want := make([]int32, nb*w43Pos*w43O*w43T), make([]int32, nb*w43Pos*w43O*w43T)
+			w43GemmNVNNIFast(u, v, ncp, xs, 16, nb, got)
+			for b := range nb {
+				w43GemmGo(u, v[b*16:], ncp, xs, (*[w43Pos * w43O * w43T]int32)(want[b*w43Pos*w43O*w43T:]))
+			}
+			if j := firstDiff(got, want); j >= 0 {
+				t.Fatalf("ncp %d, %d blocks: m[%d] = %d, want %d", ncp, nb, j, got[j], want[j])
+			}
 		}
 	}
-	saved := w43Gemm
-	defer func() { w43Gemm = saved }()
-	w43Gemm = w43GemmVNNIFast
+	saved := w43GemmN
+	defer func() { w43GemmN = saved }()
+	w43GemmN = w43GemmNVNNIFast
 	for _, sh := range [][5]int{{64, 14, 14, 24, 1}, {229, 9, 7, 9, 1}, {3, 30, 30, 10, 1}} {
 		p, x := randSIMDConv(r, sh[0], sh[1], sh[2], sh[3], 3, 3, 1, sh[4])
 		n := p.O * p.OH * p.OW
@@ -62,6 +67,65 @@ func TestWino43AVXVNNI(t *testing.T) {
 			t.Fatalf("%v: y[%d] = %d, want %d", sh, j, got[j], want[j])
 		}
 	}
+}
+
+// On a CPU without AVX-VNNI, the AVX-VNNI kernel's code around its fused
+// instructions is still checked: a copy of the package with each VEX
+// VPDPWSSD (BYTE-encoded) replaced by VPMADDWD+VPADDD into the same
+// accumulator — the exact operation it fuses, given that no product pair
+// reaches −32768·−32768·2 — is built with -tags vnnisim, which dispatches
+// that kernel, and its F(4,3) tests run.
+func TestWino43AVXVNNISimulated(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and tests a copy of the package")
+	}
+	if cpu.X86.HasAVXVNNI || vnniSim {
+		t.Skip("the CPU runs the real kernel (TestWino43AVXVNNI)")
+	}
+	root := t.TempDir()
+	for _, f := range []string{"../../go.mod", "../../go.sum"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(root, filepath.Base(f)), b, 0o644)
+	}
+	// The package's tests import infer: copy that tree (../), then
+	// rewrite the kernel in the copy.
+	fused := regexp.MustCompile(`(?m)^\tBYTE [^/]*// \{vex\} vpdpwssd ymm(\d+),ymm(\d+),ymm(\d+)$`)
+	n := 0
+	err := filepath.WalkDir("..", func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if filepath.Base(path) == "winograd43_avxvnni_amd64.s" {
+			n = len(fused.FindAll(b, -1))
+			b = fused.ReplaceAll(b, []byte("\tVPMADDWD Y$2, Y$3, Y$3; VPADDD Y$3, Y$1, Y$1"))
+		}
+		dst := filepath.Join(root, "infer", path[len(".."):])
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(dst, b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Fatal("no VPDPWSSD lines replaced")
+	}
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	cmd := exec.Command(gobin, "test", "-count=1", "-tags", "vnnisim", "-run", "Wino43", "./infer/kernels")
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the AVX-VNNI kernel, simulated: %v\n%s", err, out)
+	}
+	t.Logf("AVX-VNNI F(4,3) GEMM with its %d VPDPWSSD simulated: %s", n, bytes.TrimSpace(out))
 }
 
 // TestX86KernelsVerified names the x86 kernels this host's run of the

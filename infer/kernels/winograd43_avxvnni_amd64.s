@@ -3,26 +3,33 @@
 #include "textflag.h"
 
 // The F(4,3) GEMM on AVX-VNNI (Intel N100/N97/N305 class, no AVX-512):
-// w43GemmAVX2 with each VPMADDWD+VPADDD pair fused into one VEX-encoded
+// w43GemmNAVX2 with each VPMADDWD+VPADDD pair fused into one VEX-encoded
 // VPDPWSSD, which sums the two int16 products into the int32 lane with
 // wraparound, like the pair it replaces (no saturation: that is
 // VPDPWSSDS). Go's assembler encodes VPDPWSSD only in its EVEX (AVX-512)
 // form, which faults on these CPUs, so each one is spelled in BYTEs with
 // its GNU mnemonic beside it; TestX86ByteEncodings checks every line with
 // objdump. Encoding: C4 (R̄X̄B̄ 00010) (0 v̄v̄v̄v̄ 1 01) 52 (11 reg rm).
+// (This file is written by a short script from the AVX2 kernel's
+// structure; edit both together.)
 
-// func w43GemmAVXVNNI(u, v *int16, ncp, xs int, m *int32)
+// func w43GemmNAVXVNNI(u, v *int16, ncp, xs, vb, nb int, m *int32)
 //
-// w43GemmAVX2's contract.
-TEXT ·w43GemmAVXVNNI(SB), NOSPLIT, $0-40
-	MOVQ u+0(FP), SI
+// w43GemmNAVX2's contract.
+TEXT ·w43GemmNAVXVNNI(SB), NOSPLIT, $0-56
+	MOVQ u+0(FP), R13
 	MOVQ v+8(FP), R10
 	MOVQ ncp+16(FP), CX
 	MOVQ xs+24(FP), BX
-	MOVQ m+32(FP), DX
+	MOVQ m+48(FP), DX
 	MOVQ $36, R9
 
 vxi:
+	MOVQ nb+40(FP), R11
+	MOVQ R10, R14
+	MOVQ DX, R12
+
+vblk:
 	VPXOR Y0, Y0, Y0
 	VPXOR Y1, Y1, Y1
 	VPXOR Y2, Y2, Y2
@@ -31,7 +38,8 @@ vxi:
 	VPXOR Y5, Y5, Y5
 	VPXOR Y6, Y6, Y6
 	VPXOR Y7, Y7, Y7
-	MOVQ  R10, DI
+	MOVQ  R14, DI
+	MOVQ  R13, SI
 	MOVQ  CX, R8
 	SHRQ  $1, R8
 	JZ    vodd
@@ -99,17 +107,23 @@ vodd:
 	ADDQ  $32, SI
 
 vstore:
-	VMOVDQU Y0, (DX)
-	VMOVDQU Y1, 32(DX)
-	VMOVDQU Y2, 64(DX)
-	VMOVDQU Y3, 96(DX)
-	VMOVDQU Y4, 128(DX)
-	VMOVDQU Y5, 160(DX)
-	VMOVDQU Y6, 192(DX)
-	VMOVDQU Y7, 224(DX)
-	ADDQ    $256, DX
-	ADDQ    BX, R10
-	DECQ    R9
-	JNZ     vxi
+	VMOVDQU Y0, (R12)
+	VMOVDQU Y1, 32(R12)
+	VMOVDQU Y2, 64(R12)
+	VMOVDQU Y3, 96(R12)
+	VMOVDQU Y4, 128(R12)
+	VMOVDQU Y5, 160(R12)
+	VMOVDQU Y6, 192(R12)
+	VMOVDQU Y7, 224(R12)
+	ADDQ    $9216, R12
+	ADDQ    vb+32(FP), R14
+	DECQ    R11
+	JNZ     vblk
+
+	MOVQ SI, R13
+	ADDQ BX, R10
+	ADDQ $256, DX
+	DECQ R9
+	JNZ  vxi
 	VZEROUPPER
 	RET
