@@ -13,6 +13,7 @@ type PreparedConv struct {
 	u          []int16     // Winograd U, or nil
 	u43        []int16     // Winograd F(4,3) U, or nil
 	w43c       []int8      // or its weights permuted (winograd43.go)
+	w43nch     int         // and the input-channel chunks they were made for
 	wpack      []int16     // kernel's packed weights (kernel.pack), or nil
 }
 

@@ -113,10 +113,61 @@ type w43Geom struct {
 	tr           int // tile rows per band
 }
 
+// w43GeomOf is p's blocking: in as many chunks as p.Prepared found its
+// weights need, or else as any weights may need.
 func w43GeomOf(p *Conv2dParams) w43Geom {
+	nch := (p.C + w43MaxKC - 1) / w43MaxKC
+	if pc := p.Prepared; pc != nil && pc.w43nch > 0 && pc.madeFrom(p) {
+		nch = pc.w43nch
+	}
+	return w43GeomFor(p, nch)
+}
+
+// w43Chunk is (C+n−1)/n rounded up to even: the channels of each of n
+// chunks.
+func w43Chunk(c, n int) int { return ((c+n-1)/n + 1) &^ 1 }
+
+// w43Chunks is the fewest chunks of p's input channels whose sums are
+// exact with p's own weights: in every chunk, every output channel's
+// Σ|w| · 128 < 2²⁵ (|x| ≤ 128). Any weights fit ceil(C/226) chunks;
+// trained and random ones fit far fewer, and each chunk less is one
+// output transform less per tile.
+func w43Chunks(p *Conv2dParams) int {
+	worst := (p.C + w43MaxKC - 1) / w43MaxKC
+	sums := make([]int32, p.C+1) // one output channel's prefix sums of Σ|w| over c
+	fits := make([]bool, worst+1)
+	for n := 1; n <= worst; n++ {
+		fits[n] = true
+	}
+	for o := range p.O {
+		for c := range p.C {
+			s := int32(0)
+			for _, w := range p.Weight[(o*p.C+c)*9:][:9] {
+				s += max(int32(w), -int32(w))
+			}
+			sums[c+1] = sums[c] + s
+		}
+		for n := 1; n < worst; n++ {
+			kc := w43Chunk(p.C, n)
+			for c0 := 0; fits[n] && c0 < p.C; c0 += kc {
+				if sums[min(c0+kc, p.C)]-sums[c0] > (1<<25-1)/128 {
+					fits[n] = false
+				}
+			}
+		}
+	}
+	for n := 1; n < worst; n++ {
+		if fits[n] {
+			return n
+		}
+	}
+	return worst
+}
+
+func w43GeomFor(p *Conv2dParams, nch int) w43Geom {
 	var g w43Geom
-	g.nch = (p.C + w43MaxKC - 1) / w43MaxKC
-	g.kc = ((p.C+g.nch-1)/g.nch + 1) &^ 1
+	g.nch = nch
+	g.kc = w43Chunk(p.C, nch)
 	g.ncp = g.kc / 2
 	g.tw4 = ((p.OW+3)/4 + 3) &^ 3
 	g.np = g.tw4 + 4
@@ -186,7 +237,8 @@ func (s *w43Scratch) reserve(p *Conv2dParams) {
 // layer whose U is over w43FullU, permutes them (wc).
 func prepareWino43(p *Conv2dParams) *PreparedConv {
 	pc := newPrepared(p)
-	g := w43GeomOf(p)
+	pc.w43nch = w43Chunks(p)
+	g := w43GeomFor(p, pc.w43nch)
 	wc := make([]int8, g.wcSize(p))
 	w43Permute(p, &g, wc)
 	if 2*g.uSize(p) > w43FullU {

@@ -313,3 +313,70 @@ func TestWino43Dispatch(t *testing.T) {
 		}
 	}
 }
+
+// PrepareConv takes as few input-channel chunks as the weights allow:
+// ceil(C/226) for the extreme weights, fewer for smaller ones, and a
+// chunk whose Σ|w|·128 is just below 2²⁵ is still exact against the
+// generic kernel (inputs at −128, where |S| is largest).
+func TestWino43Chunks(t *testing.T) {
+	r := rand.New(rand.NewPCG(59, 60))
+	uniform := func(n int) []int8 {
+		w := make([]int8, n)
+		for i := range w {
+			w[i] = int8(r.IntN(255) - 127)
+		}
+		return w
+	}
+	for _, tc := range []struct {
+		name string
+		c    int
+		w    func(n int) []int8
+		want int
+	}{
+		{"all 127", 512, func(n int) []int8 { return slices.Repeat([]int8{127}, n) }, 3},
+		{"all -128", 453, func(n int) []int8 { return slices.Repeat([]int8{-128}, n) }, 3},
+		{"uniform", 512, uniform, 2},
+		{"uniform", 256, uniform, 1},
+		{"small", 1024, func(n int) []int8 { return slices.Repeat([]int8{3, -2, 0}, n/3) }, 1},
+	} {
+		p, _ := randSIMDConv(r, tc.c, 4, 4, 3, 3, 3, 1, 1)
+		p.Weight = tc.w(len(p.Weight))
+		if got := w43Chunks(p); got != tc.want {
+			t.Errorf("%s C=%d: %d chunks, want %d", tc.name, tc.c, got, tc.want)
+		}
+	}
+	// Σ|w| = 262143 in one chunk of 2048 channels: 9·2048 = 18432 weights.
+	c := 2048
+	p, _ := randSIMDConv(r, c, 4, 4, 2, 3, 3, 1, 1)
+	clear(p.Weight) // 2064·127 + 15 = 262143, spread over the channels
+	for i := range 2064 {
+		k := i * 9 * c / 2064
+		p.Weight[k], p.Weight[9*c+k] = -127, 127
+	}
+	p.Weight[9*c-1], p.Weight[18*c-1] = -15, 15
+	s := 0
+	for _, w := range p.Weight[:9*c] {
+		s += max(int(w), -int(w))
+	}
+	if s != 262143 {
+		t.Fatalf("test weights sum to %d", s)
+	}
+	if n := w43Chunks(p); n != 1 {
+		t.Fatalf("Σ|w| = 262143: %d chunks, want 1", n)
+	}
+	p.Weight[9*c-1]-- // one more: no longer one chunk
+	if n := w43Chunks(p); n == 1 {
+		t.Errorf("Σ|w| = 262144: 1 chunk")
+	}
+	p.Weight[9*c-1]++
+	x := slices.Repeat([]int8{-128}, c*16)
+	p.PadValue = slices.Repeat([]int8{-128}, c)
+	p.Prepared = prepareWino43(p)
+	n := p.O * p.OH * p.OW
+	got, want := make([]float32, n), make([]float32, n)
+	w43Conv(p, x, nil, got, &Scratch{})
+	withGeneric(func() { Conv2dLogits(p, x, want, &Scratch{}) })
+	if j := firstDiff(f32Bits(got), f32Bits(want)); j >= 0 {
+		t.Fatalf("one chunk at the bound: y[%d] = %v, want %v", j, got[j], want[j])
+	}
+}
