@@ -80,31 +80,31 @@ func w43OutputFast(m *[w43Pos * w43O * w43T]int32, no int, bias, acc []int32, d,
 	w43OutputAVX2(&m[0], no, b, &acc[0], 4*d, 4*ps, 4*rowlen)
 }
 
-// w43GemmNAVXVNNI is w43GemmNAVX2 with VEX VPDPWSSD (AVX-VNNI), chosen
-// when cpu.X86.HasAVXVNNI (winograd43_avxvnni_amd64.s).
-//
 // vnniSim is set by the vnnisim build tag (winograd43_vnnisim_amd64.go).
 var vnniSim bool
 
+// w43GemmNAVXVNNI is w43GemmNAVX2 with VEX VPDPWSSD (AVX-VNNI), chosen
+// when cpu.X86.HasAVXVNNI (winograd43_avxvnni_amd64.s).
+//
 //go:noescape
 func w43GemmNAVXVNNI(u, v *int16, ncp, xs, vb, nb int, m *int32)
 
 func w43GemmNVNNIFast(u, v []int16, ncp, xs, vb, nb int, m []int32) {
-	if nb == 0 {
-		return
-	}
-	_ = u[w43Pos*ncp*16-1]
-	_ = v[35*xs+(nb-1)*vb+ncp*16-1]
-	_ = m[nb*w43Pos*w43O*w43T-1]
-	w43GemmNAVXVNNI(&u[0], &v[0], ncp, 2*xs, 2*vb, nb, &m[0])
+	w43GemmNChecked(w43GemmNAVXVNNI, u, v, ncp, xs, vb, nb, m)
 }
 
 func w43GemmNFast(u, v []int16, ncp, xs, vb, nb int, m []int32) {
+	w43GemmNChecked(w43GemmNAVX2, u, v, ncp, xs, vb, nb, m)
+}
+
+// w43GemmNChecked checks the bounds kernel (an assembly w43GemmN) relies
+// on, then runs it with byte strides.
+func w43GemmNChecked(kernel func(u, v *int16, ncp, xs, vb, nb int, m *int32), u, v []int16, ncp, xs, vb, nb int, m []int32) {
 	if nb == 0 {
 		return
 	}
 	_ = u[w43Pos*ncp*16-1]
 	_ = v[35*xs+(nb-1)*vb+ncp*16-1]
 	_ = m[nb*w43Pos*w43O*w43T-1]
-	w43GemmNAVX2(&u[0], &v[0], ncp, 2*xs, 2*vb, nb, &m[0])
+	kernel(&u[0], &v[0], ncp, 2*xs, 2*vb, nb, &m[0])
 }

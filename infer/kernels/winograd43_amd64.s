@@ -300,7 +300,7 @@ block:
 // OROW applies Âᵀ to row A of T, recovers S = (R·9⁻¹) >> 6 (Y15 holds
 // 9⁻¹), transposes the four 8-tile vectors into 32 consecutive outputs
 // (tile t's b at 4t+b) and adds them to the accumulator row at DI.
-#define OROW(A) \
+#define OROW(A, SUM) \
 	VMOVDQU A*192+0(SP), Y0; \
 	VMOVDQU A*192+32(SP), Y1; \
 	VMOVDQU A*192+64(SP), Y2; \
@@ -328,46 +328,7 @@ block:
 	VPERM2I128  $0x20, Y7, Y6, Y1; /* t2 t3 */ \
 	VPERM2I128  $0x31, Y5, Y4, Y2; /* t4 t5 */ \
 	VPERM2I128  $0x31, Y7, Y6, Y3; /* t6 t7 */ \
-	ADDSUM; \
-	VMOVDQU     Y0, (DI); \
-	VMOVDQU     Y1, 32(DI); \
-	VMOVDQU     Y2, (DI)(R9*1); \
-	VMOVDQU     Y3, 32(DI)(R9*1); \
-	ADDQ        BX, DI
-
-// OROWB is OROW storing bias + S (Y14 holds the channel's bias) instead of
-// adding to the accumulators. OROW applies Âᵀ to row A of T, recovers S = (R·9⁻¹) >> 6 (Y15 holds
-// 9⁻¹), transposes the four 8-tile vectors into 32 consecutive outputs
-// (tile t's b at 4t+b) and adds them to the accumulator row at DI.
-#define OROWB(A) \
-	VMOVDQU A*192+0(SP), Y0; \
-	VMOVDQU A*192+32(SP), Y1; \
-	VMOVDQU A*192+64(SP), Y2; \
-	VMOVDQU A*192+96(SP), Y3; \
-	VMOVDQU A*192+128(SP), Y4; \
-	VMOVDQU A*192+160(SP), Y5; \
-	AT6; \
-	VPMULLD Y15, Y6, Y6; \
-	VPMULLD Y15, Y7, Y7; \
-	VPMULLD Y15, Y8, Y8; \
-	VPMULLD Y15, Y9, Y9; \
-	VPSRAD  $6, Y6, Y6; \
-	VPSRAD  $6, Y7, Y7; \
-	VPSRAD  $6, Y8, Y8; \
-	VPSRAD  $6, Y9, Y9; \
-	VPUNPCKLDQ  Y7, Y6, Y0;  /* a0 b0 a1 b1 | a4 b4 a5 b5 */ \
-	VPUNPCKHDQ  Y7, Y6, Y1;  /* a2 b2 a3 b3 | a6 b6 a7 b7 */ \
-	VPUNPCKLDQ  Y9, Y8, Y2;  /* c0 d0 c1 d1 | … */ \
-	VPUNPCKHDQ  Y9, Y8, Y3; \
-	VPUNPCKLQDQ Y2, Y0, Y4;  /* t0 | t4 */ \
-	VPUNPCKHQDQ Y2, Y0, Y5;  /* t1 | t5 */ \
-	VPUNPCKLQDQ Y3, Y1, Y6;  /* t2 | t6 */ \
-	VPUNPCKHQDQ Y3, Y1, Y7;  /* t3 | t7 */ \
-	VPERM2I128  $0x20, Y5, Y4, Y0; /* t0 t1 */ \
-	VPERM2I128  $0x20, Y7, Y6, Y1; /* t2 t3 */ \
-	VPERM2I128  $0x31, Y5, Y4, Y2; /* t4 t5 */ \
-	VPERM2I128  $0x31, Y7, Y6, Y3; /* t6 t7 */ \
-	ADDBIAS; \
+	SUM; \
 	VMOVDQU     Y0, (DI); \
 	VMOVDQU     Y1, 32(DI); \
 	VMOVDQU     Y2, (DI)(R9*1); \
@@ -400,19 +361,19 @@ channel:
 	MOVQ  DX, DI
 	TESTQ R10, R10
 	JNZ   withbias
-	OROW(0)
-	OROW(1)
-	OROW(2)
-	OROW(3)
+	OROW(0, ADDSUM)
+	OROW(1, ADDSUM)
+	OROW(2, ADDSUM)
+	OROW(3, ADDSUM)
 	JMP   next
 
 withbias:
 	VPBROADCASTD (R10), Y14
 	ADDQ         $4, R10
-	OROWB(0)
-	OROWB(1)
-	OROWB(2)
-	OROWB(3)
+	OROW(0, ADDBIAS)
+	OROW(1, ADDBIAS)
+	OROW(2, ADDBIAS)
+	OROW(3, ADDBIAS)
 
 next:
 	ADDQ $32, SI
