@@ -71,6 +71,39 @@ type GemmBuffers[T Float] struct {
 // allocates only to grow buf's packing buffers (at most KC·(m+NC) values
 // each, rounded up to whole panels).
 func GemmFloat[T Float](m, n, k int, a, b Matrix[T], c []T, ldc int, acc bool, buf *GemmBuffers[T]) {
+	sgemm(m, n, k, a, nil, b, c, ldc, acc, buf)
+}
+
+// PackedA is op(A) packed once in GemmFloat's layout, for a caller that
+// multiplies the same A (a layer's weights) by many B: GemmFloatPacked
+// then skips packing it on every call, and any number of goroutines may
+// share it.
+type PackedA[T Float] struct {
+	m, k int
+	data []T
+}
+
+// PackA packs the m×k op(A) into p, reusing p's memory when it is large
+// enough.
+func (p *PackedA[T]) PackA(m, k int, a Matrix[T]) {
+	mPanels := (m + sgemmMR - 1) / sgemmMR
+	p.m, p.k = m, k
+	p.data = sgemmGrow(p.data, mPanels*sgemmMR*k)
+	for pc := 0; pc < k; pc += sgemmKC {
+		kc := min(sgemmKC, k-pc)
+		sgemmPackA(p.data[mPanels*sgemmMR*pc:mPanels*sgemmMR*(pc+kc)], a, pc, kc, m)
+	}
+}
+
+// GemmFloatPacked is GemmFloat with op(A) packed by PackA: the same
+// arithmetic, bit for bit.
+func GemmFloatPacked[T Float](a *PackedA[T], n int, b Matrix[T], c []T, ldc int, acc bool, buf *GemmBuffers[T]) {
+	sgemm(a.m, n, a.k, Matrix[T]{}, a.data, b, c, ldc, acc, buf)
+}
+
+// sgemm is GemmFloat; when packed is not nil it holds op(A) as PackA
+// writes it and a is unused.
+func sgemm[T Float](m, n, k int, a Matrix[T], packed []T, b Matrix[T], c []T, ldc int, acc bool, buf *GemmBuffers[T]) {
 	if m <= 0 || n <= 0 {
 		return
 	}
@@ -91,24 +124,30 @@ func GemmFloat[T Float](m, n, k int, a, b Matrix[T], c []T, ldc int, acc bool, b
 			kc := min(sgemmKC, k-pc)
 			buf.b = sgemmGrow(buf.b, nPanels*kc*sgemmNR)
 			sgemmPackB(buf.b, b, pc, kc, jc, nc)
-			buf.a = sgemmGrow(buf.a, mPanels*kc*sgemmMR)
-			sgemmPackA(buf.a, a, pc, kc, m)
+			var pa []T
+			if packed != nil {
+				pa = packed[mPanels*sgemmMR*pc : mPanels*sgemmMR*(pc+kc)]
+			} else {
+				buf.a = sgemmGrow(buf.a, mPanels*kc*sgemmMR)
+				sgemmPackA(buf.a, a, pc, kc, m)
+				pa = buf.a
+			}
 			for jr := 0; jr < nc; jr += sgemmNR {
 				nn := min(sgemmNR, nc-jr)
 				pb := buf.b[(jr/sgemmNR)*kc*sgemmNR : (jr/sgemmNR+1)*kc*sgemmNR]
 				for ir := 0; ir < m; ir += sgemmMR {
 					mm := min(sgemmMR, m-ir)
-					pa := buf.a[(ir/sgemmMR)*kc*sgemmMR : (ir/sgemmMR+1)*kc*sgemmMR]
+					pp := pa[(ir/sgemmMR)*kc*sgemmMR : (ir/sgemmMR+1)*kc*sgemmMR]
 					off := ir*ldc + jc + jr
 					if mm == sgemmMR && nn == sgemmNR {
-						kernel(kc, pa, pb, c[off:off+(sgemmMR-1)*ldc+sgemmNR], ldc)
+						kernel(kc, pp, pb, c[off:off+(sgemmMR-1)*ldc+sgemmNR], ldc)
 						continue
 					}
 					// Edge tile: compute the full tile aside and add the
 					// part that exists.
 					t := buf.tile[:]
 					clear(t)
-					kernel(kc, pa, pb, t, sgemmNR)
+					kernel(kc, pp, pb, t, sgemmNR)
 					for i := 0; i < mm; i++ {
 						row := c[off+i*ldc : off+i*ldc+nn]
 						for j := range row {

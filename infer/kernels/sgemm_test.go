@@ -257,3 +257,29 @@ func benchGemmFloat(bm *testing.B, m, n, k int, generic bool) {
 func BenchmarkGemmFloatVGGConv3(b *testing.B)        { benchGemmFloat(b, 256, 256, 2304, false) }
 func BenchmarkGemmFloatVGGConv3Generic(b *testing.B) { benchGemmFloat(b, 256, 256, 2304, true) }
 func BenchmarkGemmFloatSmallConv(b *testing.B)       { benchGemmFloat(b, 16, 784, 144, false) }
+
+// A packed A gives GemmFloat's result bit for bit, reused across calls.
+func TestGemmFloatPackedEqualsGemmFloat(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	var pa PackedA[float32]
+	for _, s := range sgemmShapes {
+		m, n, k := s[0], s[1], s[2]
+		for _, ta := range []bool{false, true} {
+			a, b := randMatrix(rng, m, k, ta), randMatrix(rng, k, n, false)
+			c1 := make([]float32, m*n)
+			for i := range c1 {
+				c1[i] = float32(rng.NormFloat64())
+			}
+			c2 := append([]float32(nil), c1...)
+			var buf GemmBuffers[float32]
+			GemmFloat(m, n, k, a, b, c1, n, true, &buf)
+			pa.PackA(m, k, a)
+			GemmFloatPacked(&pa, n, b, c2, n, true, &buf)
+			for i := range c1 {
+				if c1[i] != c2[i] {
+					t.Fatalf("%dx%dx%d ta=%v: c[%d]: packed %g, GemmFloat %g", m, n, k, ta, i, c2[i], c1[i])
+				}
+			}
+		}
+	}
+}
