@@ -124,7 +124,7 @@ func TestGemmFloat64(t *testing.T) {
 	}
 	c := make([]float64, m*n)
 	var buf GemmBuffers[float64]
-	GemmFloat(m, n, k, Matrix[float64]{a, k, false}, Matrix[float64]{b, k, true}, c, n, false, &buf)
+	GemmFloat(m, n, k, Matrix[float64]{Data: a, Stride: k}, Matrix[float64]{Data: b, Stride: k, Trans: true}, c, n, false, &buf)
 	for i := 0; i < m; i++ {
 		for j := 0; j < n; j++ {
 			var s, g float64
