@@ -48,14 +48,6 @@ func conv2dGEMM(l *Layer, in, out Shape, x []float32, threads int) []float32 {
 	y := make([]float32, out.Elems())
 	K := in.C * l.KH * l.KW
 	P := out.H * out.W
-	for o := 0; o < l.Out; o++ {
-		if l.Bias {
-			row := y[o*P : (o+1)*P]
-			for j := range row {
-				row[j] = l.BiasData[o]
-			}
-		}
-	}
 	// Blocks of whole micro-tile columns, at most convCols, and at least
 	// one per goroutine so small maps (VGG's 14x14) still use every core.
 	cols := min(convCols, ((P+threads-1)/threads+15)/16*16)
@@ -63,7 +55,7 @@ func conv2dGEMM(l *Layer, in, out Shape, x []float32, threads int) []float32 {
 	direct := l.KH == 1 && l.KW == 1 && l.Stride == 1 && l.Pad == 0
 	// The weights are packed once for every block and goroutine.
 	var w kernels.PackedA[float32]
-	w.PackA(l.Out, K, kernels.Matrix[float32]{Data: l.Weight, Stride: K})
+	w.PackA(l.Out, K, kernels.Matrix[float32]{Data: l.Weight, Stride: K}, threads)
 	var wg sync.WaitGroup
 	for t := 0; t < min(threads, blocks); t++ {
 		wg.Add(1)
@@ -77,6 +69,14 @@ func conv2dGEMM(l *Layer, in, out Shape, x []float32, threads int) []float32 {
 			for blk := t; blk < blocks; blk += threads {
 				p0 := blk * cols
 				np := min(cols, P-p0)
+				if l.Bias {
+					for o, b := range l.BiasData[:l.Out] {
+						row := y[o*P+p0 : o*P+p0+np]
+						for j := range row {
+							row[j] = b
+						}
+					}
+				}
 				b := kernels.Matrix[float32]{Data: x[p0:], Stride: P}
 				if !direct {
 					im2colTile(l, in, out, x, col[:K*np], p0, np)

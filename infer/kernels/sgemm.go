@@ -1,5 +1,7 @@
 package kernels
 
+import "sync"
+
 // The float GEMM: the one matrix multiply of vggedge's float paths (the fast
 // float forward that calibration, `reduce` and fp32 evaluation run, and the
 // trainer in infer/train). It is a packed GEMM in the style of
@@ -36,7 +38,7 @@ package kernels
 type Float interface{ ~float32 | ~float64 }
 
 const (
-	sgemmMR = 4   // rows of a micro-tile
+	sgemmMR = 6   // rows of a micro-tile: 12 AVX2 or 24 NEON accumulators
 	sgemmNR = 16  // columns of a micro-tile: two AVX registers, four NEON ones
 	sgemmKC = 256 // depth of one packed block: an MR×KC A panel and a KC×NR B panel stay in L1
 	sgemmNC = 512 // columns packed at once: KC×NC of B stays in L2
@@ -84,15 +86,34 @@ type PackedA[T Float] struct {
 }
 
 // PackA packs the m×k op(A) into p, reusing p's memory when it is large
-// enough.
-func (p *PackedA[T]) PackA(m, k int, a Matrix[T]) {
+// enough, with up to threads goroutines (one KC-deep block each at a time).
+func (p *PackedA[T]) PackA(m, k int, a Matrix[T], threads int) {
 	mPanels := (m + sgemmMR - 1) / sgemmMR
 	p.m, p.k = m, k
 	p.data = sgemmGrow(p.data, mPanels*sgemmMR*k)
-	for pc := 0; pc < k; pc += sgemmKC {
+	blocks := (k + sgemmKC - 1) / sgemmKC
+	pack := func(blk int) {
+		pc := blk * sgemmKC
 		kc := min(sgemmKC, k-pc)
 		sgemmPackA(p.data[mPanels*sgemmMR*pc:mPanels*sgemmMR*(pc+kc)], a, pc, kc, m)
 	}
+	if threads <= 1 || blocks <= 1 {
+		for blk := range blocks {
+			pack(blk)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for t := range min(threads, blocks) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for blk := t; blk < blocks; blk += threads {
+				pack(blk)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // GemmFloatPacked is GemmFloat with op(A) packed by PackA: the same

@@ -25,11 +25,11 @@ func sgemmKernelAVX2(kc int, a, b, c []float32, ldc int) {
 	_ = a[kc*sgemmMR-1]
 	_ = b[kc*sgemmNR-1]
 	_ = c[(sgemmMR-1)*ldc+sgemmNR-1]
-	sgemm4x16AVX2(kc, &a[0], &b[0], &c[0], ldc)
+	sgemm6x16AVX2(kc, &a[0], &b[0], &c[0], ldc)
 }
 
-// sgemm4x16AVX2 adds an MR×kc packed A panel times a kc×NR packed B panel
-// to the 4×16 tile at c (row stride ldc floats). kc must be positive.
+// sgemm6x16AVX2 adds an MR×kc packed A panel times a kc×NR packed B panel
+// to the 6×16 tile at c (row stride ldc floats). kc must be positive.
 //
 //go:noescape
-func sgemm4x16AVX2(kc int, a, b, c *float32, ldc int)
+func sgemm6x16AVX2(kc int, a, b, c *float32, ldc int)

@@ -2,13 +2,14 @@
 
 #include "textflag.h"
 
-// func sgemm4x16AVX2(kc int, a, b, c *float32, ldc int)
+// func sgemm6x16AVX2(kc int, a, b, c *float32, ldc int)
 //
-// Y0..Y7 hold the 4×16 tile (two registers per row). Each step of k loads
-// 16 floats of B and broadcasts the 4 of A: 8 fused multiply-adds, the
-// summation order over k the same as the generic kernel's. The sums are
-// then added to C.
-TEXT ·sgemm4x16AVX2(SB), NOSPLIT, $0-40
+// Y0..Y11 hold the 6×16 tile (two registers per row): twelve independent
+// accumulator chains, enough to keep both FMA pipes busy through the
+// 4-cycle latency. Each step of k loads 16 floats of B and broadcasts the
+// 6 of A: 12 fused multiply-adds, the summation order over k the same as
+// the generic kernel's. The sums are then added to C.
+TEXT ·sgemm6x16AVX2(SB), NOSPLIT, $0-40
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -23,23 +24,33 @@ TEXT ·sgemm4x16AVX2(SB), NOSPLIT, $0-40
 	VXORPS Y5, Y5, Y5
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
 
 loop:
-	VMOVUPS      (DI), Y8
-	VMOVUPS      32(DI), Y9
-	VBROADCASTSS (SI), Y10
-	VFMADD231PS  Y8, Y10, Y0
-	VFMADD231PS  Y9, Y10, Y1
-	VBROADCASTSS 4(SI), Y11
-	VFMADD231PS  Y8, Y11, Y2
-	VFMADD231PS  Y9, Y11, Y3
-	VBROADCASTSS 8(SI), Y12
-	VFMADD231PS  Y8, Y12, Y4
-	VFMADD231PS  Y9, Y12, Y5
-	VBROADCASTSS 12(SI), Y13
-	VFMADD231PS  Y8, Y13, Y6
-	VFMADD231PS  Y9, Y13, Y7
-	ADDQ         $16, SI
+	VMOVUPS      (DI), Y12
+	VMOVUPS      32(DI), Y13
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS 4(SI), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 8(SI), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS 12(SI), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 16(SI), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 20(SI), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	ADDQ         $24, SI
 	ADDQ         $64, DI
 	DECQ         CX
 	JNZ          loop
@@ -63,5 +74,15 @@ loop:
 	VMOVUPS Y6, (DX)
 	VADDPS  32(DX), Y7, Y7
 	VMOVUPS Y7, 32(DX)
+	ADDQ    R8, DX
+	VADDPS  (DX), Y8, Y8
+	VMOVUPS Y8, (DX)
+	VADDPS  32(DX), Y9, Y9
+	VMOVUPS Y9, 32(DX)
+	ADDQ    R8, DX
+	VADDPS  (DX), Y10, Y10
+	VMOVUPS Y10, (DX)
+	VADDPS  32(DX), Y11, Y11
+	VMOVUPS Y11, 32(DX)
 	VZEROUPPER
 	RET

@@ -273,7 +273,7 @@ func TestGemmFloatPackedEqualsGemmFloat(t *testing.T) {
 			c2 := append([]float32(nil), c1...)
 			var buf GemmBuffers[float32]
 			GemmFloat(m, n, k, a, b, c1, n, true, &buf)
-			pa.PackA(m, k, a)
+			pa.PackA(m, k, a, 1+len(c1)%3)
 			GemmFloatPacked(&pa, n, b, c2, n, true, &buf)
 			for i := range c1 {
 				if c1[i] != c2[i] {
