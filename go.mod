@@ -11,6 +11,7 @@ require (
 	github.com/vmihailenco/msgpack/v5 v5.3.6
 	gocv.io/x/gocv v0.31.0
 	golang.org/x/sys v0.50.0
+	golang.org/x/term v0.48.0
 	gopkg.in/yaml.v3 v3.0.1
 	periph.io/x/conn/v3 v3.7.3
 	periph.io/x/host/v3 v3.8.5
