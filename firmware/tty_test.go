@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"testing"
 )
@@ -25,8 +26,8 @@ func TestIsTerminalNotForFilesPipesOrNull(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	for name, out := range map[string]any{"/dev/null": null, "pipe": w, "file": f, "buffer": &bytes.Buffer{}} {
-		if isTerminal(out.(interface{ Write([]byte) (int, error) })) {
+	for name, out := range map[string]io.Writer{"/dev/null": null, "pipe": w, "file": f, "buffer": &bytes.Buffer{}} {
+		if isTerminal(out) {
 			t.Errorf("%s is taken for a terminal", name)
 		}
 	}
