@@ -16,9 +16,9 @@
 // Throughputs are effective all-core GMAC/s per kind of work (conv3x3,
 // conv1x1, other conv, linear). They are seeded, not measured by vggedge:
 // the int8 3x3 rate of each board is derived from ncnn's published VGG16
-// int8 time on that board (Tencent/ncnn benchmark/README.md, collected in
-// ../shared/ANCHORS.md §1) so that the estimate below gives the published
-// time back:
+// int8 time on that board (Tencent/ncnn benchmark/README.md; SOURCES.md in
+// this directory gives each figure's line, commit and date) so that the
+// estimate below gives the published time back:
 //
 //	conv3x3 = 15,346,630,656 conv MACs ÷ (published s − non-conv bytes ÷ bandwidth)
 //

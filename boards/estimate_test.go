@@ -30,8 +30,8 @@ func TestVGG16Int8EstimateMatchesPublished(t *testing.T) {
 		tol       float64 // fraction
 		source    string
 	}{
-		// ncnn benchncnn VGG16 int8, Tencent/ncnn benchmark/README.md via
-		// ANCHORS.md §1.
+		// ncnn benchncnn VGG16 int8, Tencent/ncnn benchmark/README.md
+		// (boards/SOURCES.md).
 		{"rpi4-4g", 394, 0.05, "Raspberry Pi 4, 4 threads"},
 		{"rpi5-8g", 107, 0.05, "Raspberry Pi 5, 4 threads"},
 		{"jetson-nano", 294, 0.05, "Jetson Nano, 4 threads"},

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/vggedge/vggedge/internal/atomicfile"
 )
 
 // Profile is a board's throughput measured by `vggedge bench`: it replaces
@@ -77,29 +79,18 @@ func CPUTemp() float64 {
 	return t
 }
 
-// SaveProfile writes p as JSON through a temporary file and a rename.
+// SaveProfile writes p as JSON, atomically (internal/atomicfile: a synced
+// temporary file renamed over path), mode 0644.
 func SaveProfile(path string, p *Profile) error {
 	p.Format = ProfileFormat
 	data, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".profile-*")
-	if err != nil {
-		return fmt.Errorf("save profile: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
+	if err := atomicfile.WriteFile(path, append(data, '\n'), 0o644); err != nil {
 		return fmt.Errorf("save profile %s: %w", path, err)
 	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save profile %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return nil
 }
 
 // LoadProfile reads and checks a profile file.

@@ -54,9 +54,10 @@ const (
 
 // seed is one published whole-network VGG16 time and how it maps onto a
 // board. All figures are ncnn's benchncnn (Tencent/ncnn benchmark/README.md,
-// zero weights, all cores) as collected in ANCHORS.md §1, except the x86
-// host's, which were measured on our development machine class (same
-// table).
+// random weights, all cores), except the x86 host's, which were measured on
+// our development machine class. SOURCES.md beside this file gives each
+// figure's exact line, commit and date in ncnn's README (and the x86
+// measurement), so the seeds can be re-derived from the repository alone.
 type seed struct {
 	ms      float64 // published ms per inference
 	threads int
@@ -85,36 +86,36 @@ func (s seed) conv3x3(otherBytes float64) float64 {
 // The seeds. Each comment names the published figure.
 var (
 	// Raspberry Pi 5 (4x A76 2.4 GHz): ncnn VGG16 int8 107 ms, 4 threads.
-	// Source: Tencent/ncnn benchmark/README.md via ANCHORS.md §1.
+	// Source: Tencent/ncnn benchmark/README.md (SOURCES.md).
 	seedPi5 = seed{ms: 107, threads: 4, on: "Raspberry Pi 5", refBW: bwPi5, scale: 1}
 	// Raspberry Pi 4 (4x A72 1.8 GHz): 394 ms, 4 threads (before ncnn's
-	// 2023 int8 rewrite). Source: Tencent/ncnn benchmark/README.md via
-	// ANCHORS.md §1.
+	// 2023 int8 rewrite). Source: Tencent/ncnn benchmark/README.md
+	// (SOURCES.md).
 	seedPi4 = seed{ms: 394, threads: 4, on: "Raspberry Pi 4", refBW: bwPi4, scale: 1}
-	// 4x Cortex-A53 at 2.0 GHz: 367 ms, 4 threads. Source: Tencent/ncnn
-	// benchmark/README.md via ANCHORS.md §1. Scaled by clock to the Pi 3B+
-	// (1.4/2.0) and the Zero 2 W (1.0/2.0). That board's bandwidth is
+	// 4x Cortex-A53 at 2.0 GHz (an Arduino UNO Q's QRB2210): 367 ms, 4
+	// threads. Source: Tencent/ncnn benchmark/README.md (SOURCES.md).
+	// Scaled by clock to the Pi 3B+ (1.4/2.0) and the Zero 2 W (1.0/2.0). That board's bandwidth is
 	// unknown: we assume the Pi 3's; if it was faster, the Pi 3-class
 	// estimates are up to ~10% optimistic.
 	seedA53 = seed{ms: 367, threads: 4, on: "4x Cortex-A53 2.0 GHz", refBW: bwPi3}
 	// Jetson Nano (4x A57 1.43 GHz): 294 ms, 4 threads. Source:
-	// Tencent/ncnn benchmark/README.md via ANCHORS.md §1.
+	// Tencent/ncnn benchmark/README.md (SOURCES.md).
 	seedNano = seed{ms: 294, threads: 4, on: "Jetson Nano", refBW: bwNano, scale: 1}
 	// Jetson Orin Nano (6x A78AE 1.5 GHz): 108 ms, 6 threads. Source:
-	// Tencent/ncnn benchmark/README.md via ANCHORS.md §1.
+	// Tencent/ncnn benchmark/README.md (SOURCES.md).
 	seedOrinNano = seed{ms: 108, threads: 6, on: "Jetson Orin Nano", refBW: bwOrinNano, scale: 1}
 	// Jetson AGX Xavier (8x Carmel 2.26 GHz): 76 ms, 8 threads. Source:
-	// Tencent/ncnn benchmark/README.md via ANCHORS.md §1. Scaled to the
+	// Tencent/ncnn benchmark/README.md (SOURCES.md). Scaled to the
 	// Xavier NX's 6 cores at 1.9 GHz: (6·1.9)/(8·2.26). The AGX's CPU
 	// bandwidth is taken as the NX's (it is higher, so this slightly
 	// overstates the AGX's convolution time; a few per cent).
 	seedAGXXavier = seed{ms: 76, threads: 8, on: "Jetson AGX Xavier", refBW: bwXavierNX, scale: (6 * 1.9) / (8 * 2.26)}
 	// Development host class (2-core EPYC Zen 3, AVX2): ncnn int8 with 2
-	// threads 87-94 ms; we take the middle, 90.5 ms. Source: ANCHORS.md §1
-	// (our own measurement, benchncnn, 3 repeats).
+	// threads 87-94 ms; we take the middle, 90.5 ms. Source: our own
+	// measurement, benchncnn, 3 repeats (SOURCES.md).
 	seedX86Int8 = seed{ms: 90.5, threads: 2, on: "2-core AMD EPYC Zen 3 host", refBW: bwX86, scale: 1}
 	// The same host, ncnn fp32 with 2 threads: 114-128 ms, middle 121 ms.
-	// Source: ANCHORS.md §1.
+	// Source: our own measurement (SOURCES.md).
 	seedX86FP32 = seed{ms: 121, threads: 2, on: "2-core AMD EPYC Zen 3 host", refBW: bwX86, scale: 1}
 )
 
@@ -154,7 +155,7 @@ const (
 //   - with SDOT (A76, A78AE): the Pi 5's published single-thread figures,
 //     fp16 Winograd 190 ms against int8 273 ms; fp32 has half fp16's SIMD
 //     lanes, so fp32 ≈ 2·190 = 380 ms and the ratio is 380/273 ≈ 1.39.
-//     Source: Tencent/ncnn benchmark/README.md via ANCHORS.md §1.
+//     Source: Tencent/ncnn benchmark/README.md (SOURCES.md).
 func fp32Divisor(dotprod bool) float64 {
 	if dotprod {
 		return 2 * 190.0 / 273.0
@@ -245,7 +246,7 @@ func (p profile) build() []*Board {
 		scaled = fmt.Sprintf(", scaled ×%.3f by cores·clock", p.int8.scale)
 	}
 	b.Source = fmt.Sprintf("int8: ncnn VGG16 int8 %g ms, %d threads, %s%s "+
-		"(Tencent/ncnn benchmark/README.md via ANCHORS.md §1); conv3x3 = 15.35 GMAC ÷ (time − non-conv memory time); "+
+		"(Tencent/ncnn benchmark/README.md; line and date in boards/SOURCES.md); conv3x3 = 15.35 GMAC ÷ (time − non-conv memory time); "+
 		"conv1x1, linear ×%.1f, other conv ×%.1f; %s; bandwidth: %s; uncalibrated",
 		p.int8.ms, p.int8.threads, p.int8.on, scaled, conv1x1Ratio, convRatio, fp32Note, p.bwNote)
 	if len(p.variants) == 0 {

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // maxConfigBytes bounds --config: a service file is a few hundred bytes,
@@ -149,7 +149,8 @@ func applyConfig(fs *flag.FlagSet, path string, src []byte) (*runConfig, error) 
 	return c, nil
 }
 
-// yamlErrLine matches yaml.v3's syntax errors, "yaml: line 3: …".
+// yamlErrLine matches the syntax errors of yaml.v3 (go.yaml.in/yaml/v3,
+// the maintained fork of the archived gopkg.in/yaml.v3), "yaml: line 3: …".
 var yamlErrLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // parseConfigYAML parses one YAML document into its node tree; nil for

@@ -450,16 +450,6 @@ func fleetLive(ctx context.Context, args []string, stdout io.Writer) (int, error
 	}
 }
 
-// isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0 && fi.Mode()&os.ModeDevice != 0
-}
-
 // fleetClientConfig makes the MQTT client's settings from --mqtt and
 // --mqtt-ca; shown is the URL without its password, for messages.
 func fleetClientConfig(raw, caFile string) (cfg autopaho.ClientConfig, shown string, err error) {

@@ -74,6 +74,7 @@ func runInfo(args []string, stdout io.Writer) (int, error) {
 	for _, k := range kernels.DescribeKinds() {
 		fmt.Fprintf(&b, "  %-38s %s\n", k.Kind, k.Kernel)
 	}
+	fmt.Fprintf(&b, "  %-38s %s\n", "float GEMM (quantize, reduce, train)", kernels.GemmFloatKernel())
 	if f.Int8 != nil {
 		b.WriteString("\nint8 layers\n")
 		tab := table{leftCols: 2}

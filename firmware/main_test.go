@@ -102,7 +102,7 @@ func TestCheckVerdicts(t *testing.T) {
 }
 
 // The seeded estimate reproduces the published ncnn VGG16 int8 all-core
-// figure it came from (Tencent/ncnn benchmark/README.md, via ANCHORS.md §1).
+// figure it came from (Tencent/ncnn benchmark/README.md, see boards/SOURCES.md).
 func TestCheckEstimateMatchesPublished(t *testing.T) {
 	for board, published := range map[string]float64{"rpi4-4g": 394, "rpi5-8g": 107, "jetson-nano": 294, "orin-nano": 108} {
 		_, j := checkJSONOf(t, "--arch", "vgg16", "--board", board)

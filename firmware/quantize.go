@@ -230,13 +230,7 @@ type progress struct {
 }
 
 func newProgress(w io.Writer, what string, total int) *progress {
-	p := &progress{w: w, what: what, total: total, last: -1}
-	if f, ok := w.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			p.tty = true
-		}
-	}
-	return p
+	return &progress{w: w, what: what, total: total, last: -1, tty: isTerminal(w)}
 }
 
 func (p *progress) set(n int) {

@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/vggedge/vggedge/camera"
+	"github.com/vggedge/vggedge/internal/atomicfile"
 )
 
 // snapshotRing is how many recent frames ObservePicture keeps: the sink's
@@ -224,22 +225,11 @@ func snapshotName(f *camera.Frame, label string) string {
 	return fmt.Sprintf("%s%s-f%09d-%s.jpg", snapshotPrefix, ts, f.Seq, sanitizeID(label))
 }
 
-// writeFileAtomic writes data to a temp file beside path and renames it
-// into place, so a reader never sees half a picture.
+// writeFileAtomic writes data to a synced temp file beside path and
+// renames it into place (internal/atomicfile), so a reader never sees half
+// a picture. Mode 0600, as the pictures may show people.
 func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	if err := atomicfile.WriteFile(path, data, 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil

@@ -204,11 +204,7 @@ func created() time.Time {
 // place when stdout is a terminal; into a file or pipe it writes nothing,
 // so logs keep only the per-epoch lines.
 func progressLine(w io.Writer) func(msg string, final bool) {
-	f, ok := w.(*os.File)
-	if !ok {
-		return func(string, bool) {}
-	}
-	if st, err := f.Stat(); err != nil || st.Mode()&os.ModeCharDevice == 0 {
+	if !isTerminal(w) {
 		return func(string, bool) {}
 	}
 	last := time.Time{}

@@ -257,21 +257,17 @@ func maxPoolFloat(l *Layer, in, out Shape, x []float32) []float32 {
 	return y
 }
 
-// adaptiveBin is PyTorch's adaptive-pool bin for output index i:
-// [floor(i·in/out), ceil((i+1)·in/out)). Bins may overlap when in is not a
-// multiple of out, and repeat an input when in < out (upsampling).
-// The products are taken in int64 so they cannot overflow on 32-bit boards.
-func adaptiveBin(i, in, out int) (start, end int) { return kernels.AdaptiveBin(i, in, out) }
-
 // adaptiveAvgPoolFloat is AdaptiveAvgPool2d: each output is the mean of its
-// bin (never empty, since end > start for every i).
+// bin. The bins are PyTorch's, kernels.AdaptiveBin, the one definition the
+// int8 kernel and the trainer use too: [floor(i·in/out), ceil((i+1)·in/out)),
+// never empty, overlapping when in is not a multiple of out.
 func adaptiveAvgPoolFloat(in, out Shape, x []float32) []float32 {
 	y := make([]float32, out.Elems())
 	for c := 0; c < out.C; c++ {
 		for oy := 0; oy < out.H; oy++ {
-			y0, y1 := adaptiveBin(oy, in.H, out.H)
+			y0, y1 := kernels.AdaptiveBin(oy, in.H, out.H)
 			for ox := 0; ox < out.W; ox++ {
-				x0, x1 := adaptiveBin(ox, in.W, out.W)
+				x0, x1 := kernels.AdaptiveBin(ox, in.W, out.W)
 				var sum float64
 				for iy := y0; iy < y1; iy++ {
 					for ix := x0; ix < x1; ix++ {

@@ -1,11 +1,18 @@
 package infer
 
-import "sync"
+import (
+	"sync"
 
-// The fast float32 forward pass: convolutions as GEMMs over im2col tiles
-// and Linear layers split across goroutines, float32 accumulation. It is
-// what calibration and fp32 evaluation run (the reference ForwardFloat is
-// ~10x slower); tests hold it to the reference within float32 rounding.
+	"github.com/vggedge/vggedge/infer/kernels"
+)
+
+// The fast float32 forward pass: convolutions as GEMMs over im2col blocks
+// (the shared float GEMM, kernels.GemmFloat: AVX2+FMA, NEON or Go) and
+// Linear layers as dot products split across goroutines (a matrix-vector
+// product reads each weight once: memory-bound, no GEMM helps), float32
+// accumulation. It is what calibration, `reduce` and fp32 evaluation run
+// (the reference ForwardFloat is far slower); tests hold it to the
+// reference within float32 rounding.
 // Other layers reuse the reference implementations.
 
 // ForwardFast runs the model on one normalised CHW input with up to
@@ -28,28 +35,54 @@ func (m *Model) forwardFast(x []float32, threads int, trace bool) ([]float32, []
 	})
 }
 
-// tileP is the number of output pixels one im2col tile holds: K·tileP
-// floats stay within L2 for VGG's K ≤ 4608.
-const tileP = 64
+// convCols is the most output pixels one job of conv2dGEMM takes: the
+// K×convCols im2col block (2.4 MB for VGG's K ≤ 4608) stays near the core
+// while the GEMM packs and streams it.
+const convCols = 128
 
-// conv2dGEMM computes Y[o, p] = bias[o] + Σ_k W[o, k]·col[k, p] where col
-// is the im2col of one tile of output pixels; goroutines take tiles.
+// conv2dGEMM computes Y[o, p] = bias[o] + Σ_k W[o, k]·col[k, p] with the
+// shared float GEMM (kernels.GemmFloat), where col is the im2col of a block
+// of output pixels; goroutines take blocks. A 1x1, stride-1, unpadded
+// convolution reads x itself as col.
 func conv2dGEMM(l *Layer, in, out Shape, x []float32, threads int) []float32 {
 	y := make([]float32, out.Elems())
 	K := in.C * l.KH * l.KW
 	P := out.H * out.W
-	tiles := (P + tileP - 1) / tileP
+	// Blocks of whole micro-tile columns, at most convCols, and at least
+	// one per goroutine so small maps (VGG's 14x14) still use every core.
+	cols := min(convCols, ((P+threads-1)/threads+15)/16*16)
+	blocks := (P + cols - 1) / cols
+	direct := l.KH == 1 && l.KW == 1 && l.Stride == 1 && l.Pad == 0
+	// The weights are packed once for every block and goroutine.
+	var w kernels.PackedA[float32]
+	w.PackA(l.Out, K, kernels.Matrix[float32]{Data: l.Weight, Stride: K}, threads)
 	var wg sync.WaitGroup
-	for t := 0; t < min(threads, tiles); t++ {
+	for t := 0; t < min(threads, blocks); t++ {
 		wg.Add(1)
 		go func(t int) {
 			defer wg.Done()
-			col := make([]float32, K*tileP)
-			for tile := t; tile < tiles; tile += threads {
-				p0 := tile * tileP
-				np := min(tileP, P-p0)
-				im2colTile(l, in, out, x, col, p0, np)
-				gemmTile(l, K, col, np, y, P, p0)
+			var buf kernels.GemmBuffers[float32]
+			var col []float32
+			if !direct {
+				col = make([]float32, K*cols)
+			}
+			for blk := t; blk < blocks; blk += threads {
+				p0 := blk * cols
+				np := min(cols, P-p0)
+				if l.Bias {
+					for o, b := range l.BiasData[:l.Out] {
+						row := y[o*P+p0 : o*P+p0+np]
+						for j := range row {
+							row[j] = b
+						}
+					}
+				}
+				b := kernels.Matrix[float32]{Data: x[p0:], Stride: P}
+				if !direct {
+					im2colTile(l, in, out, x, col[:K*np], p0, np)
+					b = kernels.Matrix[float32]{Data: col, Stride: np}
+				}
+				kernels.GemmFloatPacked(&w, np, b, y[p0:], P, true, &buf)
 			}
 		}(t)
 	}
@@ -58,72 +91,46 @@ func conv2dGEMM(l *Layer, in, out Shape, x []float32, threads int) []float32 {
 }
 
 // im2colTile writes col[k·np + j] = the input value tap k of output pixel
-// p0+j reads (0 in the padding).
+// p0+j reads (0 in the padding), one output row's run at a time: a copy
+// for stride 1.
 func im2colTile(l *Layer, in, out Shape, x, col []float32, p0, np int) {
 	k := 0
 	for c := 0; c < in.C; c++ {
+		plane := x[c*in.H*in.W : (c+1)*in.H*in.W]
 		for ky := 0; ky < l.KH; ky++ {
 			for kx := 0; kx < l.KW; kx++ {
 				row := col[k*np : (k+1)*np]
-				for j := range row {
-					p := p0 + j
-					oy, ox := p/out.W, p%out.W
-					iy, ix := oy*l.Stride-l.Pad+ky, ox*l.Stride-l.Pad+kx
-					if iy < 0 || iy >= in.H || ix < 0 || ix >= in.W {
-						row[j] = 0
-					} else {
-						row[j] = x[(c*in.H+iy)*in.W+ix]
+				oy, ox := p0/out.W, p0%out.W
+				for j := 0; j < np; oy, ox = oy+1, 0 {
+					seg := row[j : j+min(out.W-ox, np-j)]
+					j += len(seg)
+					iy := oy*l.Stride - l.Pad + ky
+					if iy < 0 || iy >= in.H {
+						clear(seg)
+						continue
+					}
+					src := plane[iy*in.W : (iy+1)*in.W]
+					ix0 := ox*l.Stride - l.Pad + kx // input column of seg[0]
+					if l.Stride == 1 {
+						t0, t1 := min(max(0, -ix0), len(seg)), min(len(seg), in.W-ix0)
+						clear(seg[:t0])
+						if t1 > t0 {
+							copy(seg[t0:t1], src[ix0+t0:ix0+t1])
+							clear(seg[t1:])
+						} else {
+							clear(seg[t0:])
+						}
+						continue
+					}
+					for t := range seg {
+						if ix := ix0 + t*l.Stride; ix < 0 || ix >= in.W {
+							seg[t] = 0
+						} else {
+							seg[t] = src[ix]
+						}
 					}
 				}
 				k++
-			}
-		}
-	}
-}
-
-// gemmTile adds W·col into the np columns starting at p0 of y (row stride
-// P), four output channels at a time so each col value loaded is used four
-// times.
-func gemmTile(l *Layer, K int, col []float32, np int, y []float32, P, p0 int) {
-	w := l.Weight
-	o := 0
-	for ; o+4 <= l.Out; o += 4 {
-		w0, w1, w2, w3 := w[o*K:(o+1)*K], w[(o+1)*K:(o+2)*K], w[(o+2)*K:(o+3)*K], w[(o+3)*K:(o+4)*K]
-		y0, y1, y2, y3 := y[o*P+p0:o*P+p0+np], y[(o+1)*P+p0:(o+1)*P+p0+np], y[(o+2)*P+p0:(o+2)*P+p0+np], y[(o+3)*P+p0:(o+3)*P+p0+np]
-		var b0, b1, b2, b3 float32
-		if l.Bias {
-			b0, b1, b2, b3 = l.BiasData[o], l.BiasData[o+1], l.BiasData[o+2], l.BiasData[o+3]
-		}
-		for j := range y0 {
-			y0[j], y1[j], y2[j], y3[j] = b0, b1, b2, b3
-		}
-		for k := 0; k < K; k++ {
-			a0, a1, a2, a3 := w0[k], w1[k], w2[k], w3[k]
-			row := col[k*np : k*np+np]
-			y0, y1, y2, y3 := y0[:len(row)], y1[:len(row)], y2[:len(row)], y3[:len(row)]
-			for j, v := range row {
-				y0[j] += a0 * v
-				y1[j] += a1 * v
-				y2[j] += a2 * v
-				y3[j] += a3 * v
-			}
-		}
-	}
-	for ; o < l.Out; o++ {
-		wo := w[o*K : (o+1)*K]
-		yo := y[o*P+p0 : o*P+p0+np]
-		var b float32
-		if l.Bias {
-			b = l.BiasData[o]
-		}
-		for j := range yo {
-			yo[j] = b
-		}
-		for k, a := range wo {
-			row := col[k*np : k*np+np]
-			yo := yo[:len(row)]
-			for j, v := range row {
-				yo[j] += a * v
 			}
 		}
 	}

@@ -83,3 +83,28 @@ func TestForwardFastMatchesReference(t *testing.T) {
 		t.Error("short input: no error")
 	}
 }
+
+// BenchmarkForwardFastVGG16 is the fast float forward of VGG16 at 224x224
+// with random weights on 2 goroutines (as calibration runs it on this
+// 2-core machine, without the per-layer trace). One image takes about a
+// second, so use e.g. -benchtime 3x.
+func BenchmarkForwardFastVGG16(b *testing.B) {
+	m, err := VGG("vgg16", DefaultInput, 1000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	randomWeights(b, m, 1)
+	r := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, m.Input.Elems())
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	for b.Loop() {
+		if _, err := m.ForwardFast(x, 2); err != nil {
+			b.Fatal(err)
+		}
+	}
+	s := b.Elapsed().Seconds() / float64(b.N)
+	b.ReportMetric(s, "s/image")
+	b.ReportMetric(15.470264320/s, "GMAC/s")
+}

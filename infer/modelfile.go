@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"math"
 	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/vggedge/vggedge/internal/atomicfile"
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
@@ -1409,47 +1409,16 @@ func validateInt8(q *QModel) (Shape, error) {
 
 // ---------------------------------------------------------------- writing
 
-// SaveFile writes f to path atomically: it encodes into a temporary file in
-// the same directory, syncs it and renames it over path, so path holds
+// SaveFile writes f to path atomically (internal/atomicfile): it encodes
+// into a temporary file in the same directory, syncs it, renames it over
+// path and syncs the directory, so path holds
 // either the old file or the whole new one, and an error leaves the old file
 // untouched and no temporary file behind. A new file gets mode 0644; a
 // replaced file keeps its mode.
-func SaveFile(path string, f *File) (err error) {
-	mode := fs.FileMode(0o644)
-	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() {
-		mode = st.Mode().Perm()
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+func SaveFile(path string, f *File) error {
+	err := atomicfile.Write(path, atomicfile.ModeOf(path, 0o644), func(w io.Writer) error { return encodeFile(w, f) })
 	if err != nil {
 		return fmt.Errorf("save %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-			err = fmt.Errorf("save %s: %w", path, err)
-		}
-	}()
-	if err := encodeFile(tmp, f); err != nil {
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	// Make the rename itself durable. Not every platform can sync a
-	// directory; the file is complete either way.
-	if dir, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = dir.Sync()
-		dir.Close()
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sync"
 	"testing"
+
+	"github.com/vggedge/vggedge/infer/kernels"
 )
 
 // sessRef runs q on u8 pixels with plain loops, independently of the
@@ -77,8 +79,8 @@ func sessRef(q *QModel, pix []byte) (acts [][]int8, out []float32) {
 				}
 				y[i] = best
 			case AdaptiveAvgPool2d:
-				y0, y1 := adaptiveBin(oy, in.H, o.H)
-				x0, x1 := adaptiveBin(ox, in.W, o.W)
+				y0, y1 := kernels.AdaptiveBin(oy, in.H, o.H)
+				x0, x1 := kernels.AdaptiveBin(ox, in.W, o.W)
 				var sum float64
 				for iy := y0; iy < y1; iy++ {
 					for ix := x0; ix < x1; ix++ {

@@ -181,75 +181,212 @@ func (s *covStats) spectrum() []float64 {
 	return vals
 }
 
-// symEigen diagonalises the symmetric n×n matrix a (overwritten) with the
-// cyclic Jacobi method (Golub and Van Loan, Matrix Computations, §8.5):
-// slow for large n but simple and accurate. It returns the eigenvalues in
-// descending order and the eigenvectors as the columns of v (v[i·n+k] is
-// component i of eigenvector k).
+// symEigen diagonalises the symmetric n×n matrix a (overwritten: it is the
+// workspace) by Householder reduction to tridiagonal form and the implicit
+// QL algorithm with Wilkinson-style shifts (the EISPACK tred2/tql2 pair,
+// as in JAMA; Golub and Van Loan, Matrix Computations, §8.3): O(n³), some
+// 4n³ flops, where the cyclic Jacobi method it replaced took ~8 sweeps of
+// 6n³ with column-strided access (18 s for VGG16's 512 channels). It
+// returns the eigenvalues in descending order and the eigenvectors as the
+// columns of v (v[i·n+k] is component i of eigenvector k), orthonormal to
+// rounding.
 func symEigen(a []float64, n int) (vals, v []float64) {
-	v = make([]float64, n*n)
+	if n == 0 {
+		return nil, nil
+	}
+	V := a // V[i*n+j]; tred2 turns it into the orthogonal reduction
+	d := make([]float64, n)
+	e := make([]float64, n)
+	tred2(V, d, e, n)
+	// tql2 rotates pairs of columns of V; on the transpose they are rows,
+	// contiguous in memory.
+	vt := make([]float64, n*n)
 	for i := 0; i < n; i++ {
-		v[i*n+i] = 1
-	}
-	var total float64
-	for _, x := range a {
-		total += x * x
-	}
-	for sweep := 0; sweep < 60; sweep++ {
-		var off float64
-		for i := 0; i < n; i++ {
-			for j := i + 1; j < n; j++ {
-				off += a[i*n+j] * a[i*n+j]
-			}
-		}
-		if off <= 1e-30*total || off == 0 {
-			break
-		}
-		for p := 0; p < n; p++ {
-			for q := p + 1; q < n; q++ {
-				apq := a[p*n+q]
-				if apq == 0 || math.Abs(apq) < 1e-300 {
-					continue
-				}
-				tau := (a[q*n+q] - a[p*n+p]) / (2 * apq)
-				var t float64
-				if tau >= 0 {
-					t = 1 / (tau + math.Sqrt(1+tau*tau))
-				} else {
-					t = -1 / (-tau + math.Sqrt(1+tau*tau))
-				}
-				c := 1 / math.Sqrt(1+t*t)
-				s := t * c
-				for k := 0; k < n; k++ { // A·J
-					akp, akq := a[k*n+p], a[k*n+q]
-					a[k*n+p], a[k*n+q] = c*akp-s*akq, s*akp+c*akq
-				}
-				rp, rq := a[p*n:(p+1)*n], a[q*n:(q+1)*n]
-				for k := range rp { // Jᵀ·A
-					apk, aqk := rp[k], rq[k]
-					rp[k], rq[k] = c*apk-s*aqk, s*apk+c*aqk
-				}
-				for k := 0; k < n; k++ { // V·J
-					vkp, vkq := v[k*n+p], v[k*n+q]
-					v[k*n+p], v[k*n+q] = c*vkp-s*vkq, s*vkp+c*vkq
-				}
-			}
+		for j := 0; j < n; j++ {
+			vt[j*n+i] = V[i*n+j]
 		}
 	}
+	tql2(vt, d, e, n)
 	order := make([]int, n)
 	for i := range order {
 		order[i] = i
 	}
-	sort.SliceStable(order, func(x, y int) bool { return a[order[x]*n+order[x]] > a[order[y]*n+order[y]] })
+	sort.SliceStable(order, func(x, y int) bool { return d[order[x]] > d[order[y]] })
 	vals = make([]float64, n)
-	sv := make([]float64, n*n)
+	v = make([]float64, n*n)
 	for k, o := range order {
-		vals[k] = a[o*n+o]
-		for i := 0; i < n; i++ {
-			sv[i*n+k] = v[i*n+o]
+		vals[k] = d[o]
+		row := vt[o*n : (o+1)*n]
+		for i, x := range row {
+			v[i*n+k] = x
 		}
 	}
-	return vals, sv
+	return vals, v
+}
+
+// tred2 reduces the symmetric V (n×n, row-major) to tridiagonal form by
+// Householder similarity transformations: on return d is the diagonal, e
+// the subdiagonal (e[0] = 0, e[i] couples i−1 and i) and V the orthogonal
+// matrix of the reduction.
+func tred2(V, d, e []float64, n int) {
+	for j := 0; j < n; j++ {
+		d[j] = V[(n-1)*n+j]
+	}
+	for i := n - 1; i > 0; i-- {
+		var scale, h float64
+		for k := 0; k < i; k++ {
+			scale += math.Abs(d[k])
+		}
+		if scale == 0 {
+			e[i] = d[i-1]
+			for j := 0; j < i; j++ {
+				d[j] = V[(i-1)*n+j]
+				V[i*n+j] = 0
+				V[j*n+i] = 0
+			}
+		} else {
+			for k := 0; k < i; k++ {
+				d[k] /= scale
+				h += d[k] * d[k]
+			}
+			f := d[i-1]
+			g := math.Sqrt(h)
+			if f > 0 {
+				g = -g
+			}
+			e[i] = scale * g
+			h -= f * g
+			d[i-1] = f - g
+			for j := 0; j < i; j++ {
+				e[j] = 0
+			}
+			for j := 0; j < i; j++ {
+				f = d[j]
+				V[j*n+i] = f
+				g = e[j] + V[j*n+j]*f
+				for k := j + 1; k <= i-1; k++ {
+					g += V[k*n+j] * d[k]
+					e[k] += V[k*n+j] * f
+				}
+				e[j] = g
+			}
+			f = 0
+			for j := 0; j < i; j++ {
+				e[j] /= h
+				f += e[j] * d[j]
+			}
+			hh := f / (h + h)
+			for j := 0; j < i; j++ {
+				e[j] -= hh * d[j]
+			}
+			for j := 0; j < i; j++ {
+				f, g = d[j], e[j]
+				for k := j; k <= i-1; k++ {
+					V[k*n+j] -= f*e[k] + g*d[k]
+				}
+				d[j] = V[(i-1)*n+j]
+				V[i*n+j] = 0
+			}
+		}
+		d[i] = h
+	}
+	// Accumulate the transformations.
+	for i := 0; i < n-1; i++ {
+		V[(n-1)*n+i] = V[i*n+i]
+		V[i*n+i] = 1
+		if h := d[i+1]; h != 0 {
+			for k := 0; k <= i; k++ {
+				d[k] = V[k*n+i+1] / h
+			}
+			for j := 0; j <= i; j++ {
+				var g float64
+				for k := 0; k <= i; k++ {
+					g += V[k*n+i+1] * V[k*n+j]
+				}
+				for k := 0; k <= i; k++ {
+					V[k*n+j] -= g * d[k]
+				}
+			}
+		}
+		for k := 0; k <= i; k++ {
+			V[k*n+i+1] = 0
+		}
+	}
+	for j := 0; j < n; j++ {
+		d[j] = V[(n-1)*n+j]
+		V[(n-1)*n+j] = 0
+	}
+	V[(n-1)*n+n-1] = 1
+	e[0] = 0
+}
+
+// tql2 diagonalises the symmetric tridiagonal (d, e) from tred2 by the
+// implicit QL method, applying the rotations to the rows of vt (the
+// transpose of tred2's V): on return d holds the eigenvalues and row k of
+// vt the eigenvector of d[k].
+func tql2(vt, d, e []float64, n int) {
+	for i := 1; i < n; i++ {
+		e[i-1] = e[i]
+	}
+	e[n-1] = 0
+	var f, tst1 float64
+	const eps = 0x1p-52
+	for l := 0; l < n; l++ {
+		tst1 = max(tst1, math.Abs(d[l])+math.Abs(e[l]))
+		m := l
+		for m < n-1 && math.Abs(e[m]) > eps*tst1 {
+			m++
+		}
+		if m > l {
+			for iter := 0; iter < 64; iter++ {
+				g := d[l]
+				p := (d[l+1] - g) / (2 * e[l])
+				r := math.Hypot(p, 1)
+				if p < 0 {
+					r = -r
+				}
+				d[l] = e[l] / (p + r)
+				d[l+1] = e[l] * (p + r)
+				dl1 := d[l+1]
+				h := g - d[l]
+				for i := l + 2; i < n; i++ {
+					d[i] -= h
+				}
+				f += h
+				p = d[m]
+				c, c2, c3 := 1.0, 1.0, 1.0
+				el1 := e[l+1]
+				var s, s2 float64
+				for i := m - 1; i >= l; i-- {
+					c3 = c2
+					c2 = c
+					s2 = s
+					g = c * e[i]
+					h = c * p
+					r = math.Hypot(p, e[i])
+					e[i+1] = s * r
+					s = e[i] / r
+					c = p / r
+					p = c*d[i] - s*g
+					d[i+1] = h + s*(c*g+s*d[i])
+					ri, ri1 := vt[i*n:(i+1)*n], vt[(i+1)*n:(i+2)*n]
+					for k := range ri {
+						h = ri1[k]
+						ri1[k] = s*ri[k] + c*h
+						ri[k] = c*ri[k] - s*h
+					}
+				}
+				p = -s * s2 * c3 * el1 * e[l] / dl1
+				e[l] = s * p
+				d[l] = c * p
+				if math.Abs(e[l]) <= eps*tst1 {
+					break
+				}
+			}
+		}
+		d[l] += f
+		e[l] = 0
+	}
 }
 
 // cholesky factors the symmetric positive definite n×n matrix a = L·Lᵀ in

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/vggedge/vggedge/infer"
 )
@@ -90,14 +93,35 @@ func (c *Calibrator) Model() *infer.Model { return c.m }
 func (c *Calibrator) Samples() int { return c.samples }
 
 // Observe records one image's activations: acts[i] is the output of
-// Model().Layers[i], as ForwardFloatTrace returns them.
+// Model().Layers[i], as ForwardFloatTrace returns them. The layers' observers
+// are independent, so they run on every CPU, each fed by one goroutine in
+// the same order as before: the ranges do not depend on the CPU count. An
+// error names the first failing layer in layer order.
 func (c *Calibrator) Observe(acts [][]float32) error {
 	if len(acts) != len(c.m.Layers) {
 		return fmt.Errorf("%d activations for %d layers", len(acts), len(c.m.Layers))
 	}
-	for i, o := range c.obs {
-		if err := o.Add(acts[i]); err != nil {
-			return fmt.Errorf("layer %s: %w", c.m.Layers[i].Name, err)
+	layers := make([]int, 0, len(c.obs))
+	for i := range c.obs {
+		layers = append(layers, i)
+	}
+	slices.Sort(layers)
+	errs := make([]error, len(layers))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.NumCPU(), len(layers)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := int(next.Add(1) - 1); j < len(layers); j = int(next.Add(1) - 1) {
+				errs[j] = c.obs[layers[j]].Add(acts[layers[j]])
+			}
+		}()
+	}
+	wg.Wait()
+	for j, err := range errs {
+		if err != nil {
+			return fmt.Errorf("layer %s: %w", c.m.Layers[layers[j]].Name, err)
 		}
 	}
 	c.samples++

@@ -6,8 +6,10 @@ import (
 	"math"
 	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/vggedge/vggedge/infer"
+	"github.com/vggedge/vggedge/infer/kernels"
 )
 
 // Channel reduction with 1x1 convolutions, fitted on calibration images
@@ -683,35 +685,45 @@ func fitClassifier(f *infer.Model, at int, in infer.Shape, orig, red [][]float32
 	lin := &layers[j]
 	orig0 := &f.Layers[at+j-1]
 	S := len(orig0.Weight) / orig0.Out / C
+	// Re-project the first Linear through P: row o's C×S weights W_o
+	// become Pᵀ·W_o (r×S), one float32 GEMM per row (kernels.GemmFloat,
+	// Pᵀ packed once); the weights are float32 and |P| ≤ 1, so float32
+	// sums over C terms stay far inside the fit's own error. The bias
+	// absorbs the centering: b + Σ_ch ȳ[ch]·Σ_s W_o[ch, s], in float64.
 	w := make([]float32, lin.Out*r*S)
 	b := make([]float32, lin.Out)
-	parallelRows(lin.Out, opt.Threads, func(o int) {
-		row := orig0.Weight[o*C*S : (o+1)*C*S]
-		acc := make([]float64, r*S)
-		var bias float64
-		if orig0.Bias {
-			bias = float64(orig0.BiasData[o])
-		}
-		for ch := 0; ch < C; ch++ {
-			seg := row[ch*S : (ch+1)*S]
-			var sum float64
-			for _, v := range seg {
-				sum += float64(v)
-			}
-			bias += meanY[ch] * sum
-			for k := 0; k < r; k++ {
-				p := Pm[ch*r+k]
-				dst := acc[k*S : (k+1)*S]
-				for s, v := range seg {
-					dst[s] += float64(v) * p
+	pt := make([]float32, C*r)
+	for i, v := range Pm {
+		pt[i] = float32(v)
+	}
+	var pa kernels.PackedA[float32]
+	pa.PackA(r, C, kernels.Matrix[float32]{Data: pt, Stride: r, Trans: true}, opt.Threads)
+	threads := max(1, min(opt.Threads, lin.Out))
+	var wg sync.WaitGroup
+	for t := range threads {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf kernels.GemmBuffers[float32]
+			for o := t; o < lin.Out; o += threads {
+				row := orig0.Weight[o*C*S : (o+1)*C*S]
+				var bias float64
+				if orig0.Bias {
+					bias = float64(orig0.BiasData[o])
 				}
+				for ch := 0; ch < C; ch++ {
+					var sum float64
+					for _, v := range row[ch*S : (ch+1)*S] {
+						sum += float64(v)
+					}
+					bias += meanY[ch] * sum
+				}
+				b[o] = float32(bias)
+				kernels.GemmFloatPacked(&pa, S, kernels.Matrix[float32]{Data: row, Stride: S}, w[o*r*S:(o+1)*r*S], S, false, &buf)
 			}
-		}
-		for t, v := range acc {
-			w[o*r*S+t] = float32(v)
-		}
-		b[o] = float32(bias)
-	})
+		}()
+	}
+	wg.Wait()
 	lin.Weight, lin.BiasData, lin.Bias, lin.In = w, b, true, 0
 	e := ReducedLayer{Name: f.Layers[at-1].Name, Classifier: true, From: C, Rank: r, RelErr: relErr, Energy: math.NaN()}
 	if c != nil {

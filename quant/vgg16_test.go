@@ -13,7 +13,7 @@ import (
 // He-initialised VGG16 in torchvision naming is written as .safetensors
 // and as PyTorch .pth (both real formats, byte for byte), read back,
 // quantized from 32 calibration images, saved, loaded and run in int8.
-// It needs ~2 GB of memory and several minutes on two cores, so it runs
+// It needs ~2 GB of memory and ~100 s on two cores, so it runs
 // only with VGGEDGE_VGG16=1:
 //
 //	VGGEDGE_VGG16=1 go test -run TestVGG16FromTorchFiles -v -timeout 60m ./quant

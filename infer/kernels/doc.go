@@ -76,4 +76,15 @@
 // state allocation-free. They never write to their parameters, so any
 // number of goroutines may share them, each with its own Scratch and
 // output.
+//
+// # Float GEMM
+//
+// GemmFloat (sgemm.go) is the one float32 matrix multiply of the float
+// paths: the fast float forward that calibration, `reduce` and fp32
+// evaluation run, reduce's re-projection, and the trainer (infer/train).
+// AVX2+FMA and NEON micro-kernels with a generic Go twin. Float arithmetic
+// is the one exception to bit-exactness: the kernels keep the generic
+// summation order and differ only in rounding (FMA), within the bound
+// stated in sgemm.go; NEON equals the generic kernel bit for bit on arm64.
+// It grows its GemmBuffers like a Scratch and allocates nothing else.
 package kernels

@@ -257,3 +257,11 @@ func TestForwardMatchesInferDigitsShapes(t *testing.T) {
 		}
 	}
 }
+
+func randSlice[T float](r *rand.Rand, n int) []T {
+	s := make([]T, n)
+	for i := range s {
+		s[i] = T(r.NormFloat64())
+	}
+	return s
+}

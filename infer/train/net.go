@@ -7,7 +7,18 @@ import (
 	"math/rand/v2"
 
 	"github.com/vggedge/vggedge/infer"
+	"github.com/vggedge/vggedge/infer/kernels"
 )
+
+// float is the element type of the layer code: float32 to train, float64
+// to check gradients (the float GEMM's element types).
+type float = kernels.Float
+
+// mat is a GEMM operand: d row-major with leading dimension ld, read
+// transposed when t.
+func mat[T float](d []T, ld int, t bool) kernels.Matrix[T] {
+	return kernels.Matrix[T]{Data: d, Stride: ld, Trans: t}
+}
 
 // net is a model prepared for training: per-layer shapes and parameters in
 // T. Activations are batch-major: sample after sample, each C×H×W, as
@@ -133,7 +144,7 @@ type shard[T float] struct {
 	d0, d1 []T       // activation gradients, ping-pong
 	col    []T       // im2col matrix of one sample
 	dcol   []T
-	gbuf   gemmBuf[T]
+	gbuf   kernels.GemmBuffers[T]
 	// inputGrad keeps the gradient with respect to the input in d0 after
 	// backward (for the gradient tests; training does not need it).
 	inputGrad bool
@@ -199,7 +210,7 @@ func (n *net[T]) forward(s *shard[T], bs int, train bool, rngs []*rand.Rand) []T
 			for b := 0; b < bs; b++ {
 				fillBias(y[b*oe:(b+1)*oe], l.b)
 			}
-			gemm(bs, oe, ie, mat[T]{x, ie, false}, mat[T]{l.w, ie, true}, y, oe, true, &s.gbuf)
+			kernels.GemmFloat(bs, oe, ie, mat(x, ie, false), mat(l.w, ie, true), y, oe, true, &s.gbuf)
 		case infer.ReLU:
 			for j, v := range x {
 				y[j] = max(v, 0)
@@ -262,7 +273,7 @@ func (n *net[T]) convForward(s *shard[T], l *layer[T], x, y []T) {
 	}
 	// Y[out×pix] = W[out×kdim] · col[kdim×pix] + b.
 	fillBias(y, l.b)
-	gemm(l.out.C, l.pix, l.kdim, mat[T]{l.w, l.kdim, false}, mat[T]{col, l.pix, false}, y, l.pix, true, &s.gbuf)
+	kernels.GemmFloat(l.out.C, l.pix, l.kdim, mat(l.w, l.kdim, false), mat(col, l.pix, false), y, l.pix, true, &s.gbuf)
 }
 
 // backward takes the gradient of the loss with respect to the logits in
@@ -283,7 +294,7 @@ func (n *net[T]) backward(s *shard[T], bs int) {
 			}
 		case infer.Linear:
 			// dW[out×in] += dYᵀ · X; db += Σ_b dY; dX = dY · W.
-			gemm(oe, ie, bs, mat[T]{g, oe, true}, mat[T]{x, ie, false}, s.gw[i], ie, true, &s.gbuf)
+			kernels.GemmFloat(oe, ie, bs, mat(g, oe, true), mat(x, ie, false), s.gw[i], ie, true, &s.gbuf)
 			if l.bias {
 				for b := 0; b < bs; b++ {
 					for o, v := range g[b*oe : (b+1)*oe] {
@@ -292,7 +303,7 @@ func (n *net[T]) backward(s *shard[T], bs int) {
 				}
 			}
 			if needDX {
-				gemm(bs, ie, oe, mat[T]{g, oe, false}, mat[T]{l.w, ie, false}, gx, ie, false, &s.gbuf)
+				kernels.GemmFloat(bs, ie, oe, mat(g, oe, false), mat(l.w, ie, false), gx, ie, false, &s.gbuf)
 			}
 		case infer.ReLU:
 			// The gradient is zero where the output is (x ≤ 0), as PyTorch.
@@ -345,7 +356,7 @@ func (n *net[T]) convBackward(s *shard[T], i int, l *layer[T], x, dy, dx []T, ne
 		im2col(l, x, col)
 	}
 	// dW[out×kdim] += dY[out×pix] · colᵀ.
-	gemm(l.out.C, l.kdim, l.pix, mat[T]{dy, l.pix, false}, mat[T]{col, l.pix, true}, s.gw[i], l.kdim, true, &s.gbuf)
+	kernels.GemmFloat(l.out.C, l.kdim, l.pix, mat(dy, l.pix, false), mat(col, l.pix, true), s.gw[i], l.kdim, true, &s.gbuf)
 	if l.bias {
 		for o := range l.out.C {
 			var sum T
@@ -360,11 +371,11 @@ func (n *net[T]) convBackward(s *shard[T], i int, l *layer[T], x, dy, dx []T, ne
 	}
 	// dcol[kdim×pix] = Wᵀ · dY, then scattered back onto the input.
 	if l.direct {
-		gemm(l.kdim, l.pix, l.out.C, mat[T]{l.w, l.kdim, true}, mat[T]{dy, l.pix, false}, dx, l.pix, false, &s.gbuf)
+		kernels.GemmFloat(l.kdim, l.pix, l.out.C, mat(l.w, l.kdim, true), mat(dy, l.pix, false), dx, l.pix, false, &s.gbuf)
 		return
 	}
 	dcol := s.dcol[:l.kdim*l.pix]
-	gemm(l.kdim, l.pix, l.out.C, mat[T]{l.w, l.kdim, true}, mat[T]{dy, l.pix, false}, dcol, l.pix, false, &s.gbuf)
+	kernels.GemmFloat(l.kdim, l.pix, l.out.C, mat(l.w, l.kdim, true), mat(dy, l.pix, false), dcol, l.pix, false, &s.gbuf)
 	col2im(l, dcol, dx)
 }
 
@@ -495,20 +506,14 @@ func maxPoolForward[T float](l *layer[T], x, y []T, argmax []int32, bs int) {
 	}
 }
 
-// adaptiveBin is PyTorch's adaptive-pool bin, as in infer.
-func adaptiveBin(i, in, out int) (start, end int) {
-	i64, in64, out64 := int64(i), int64(in), int64(out)
-	return int(i64 * in64 / out64), int(((i64+1)*in64 + out64 - 1) / out64)
-}
-
 func avgPoolForward[T float](l *layer[T], x, y []T, bs int) {
 	in, out := l.in, l.out
 	for bc := 0; bc < bs*in.C; bc++ {
 		plane := x[bc*in.H*in.W:][:in.H*in.W]
 		for oy := 0; oy < out.H; oy++ {
-			y0, y1 := adaptiveBin(oy, in.H, out.H)
+			y0, y1 := kernels.AdaptiveBin(oy, in.H, out.H)
 			for ox := 0; ox < out.W; ox++ {
-				x0, x1 := adaptiveBin(ox, in.W, out.W)
+				x0, x1 := kernels.AdaptiveBin(ox, in.W, out.W)
 				var sum float64
 				for iy := y0; iy < y1; iy++ {
 					for ix := x0; ix < x1; ix++ {
@@ -527,9 +532,9 @@ func avgPoolBackward[T float](l *layer[T], dy, dx []T, bs int) {
 	for bc := 0; bc < bs*in.C; bc++ {
 		plane := dx[bc*in.H*in.W:][:in.H*in.W]
 		for oy := 0; oy < out.H; oy++ {
-			y0, y1 := adaptiveBin(oy, in.H, out.H)
+			y0, y1 := kernels.AdaptiveBin(oy, in.H, out.H)
 			for ox := 0; ox < out.W; ox++ {
-				x0, x1 := adaptiveBin(ox, in.W, out.W)
+				x0, x1 := kernels.AdaptiveBin(ox, in.W, out.W)
 				g := dy[(bc*out.H+oy)*out.W+ox] / T((y1-y0)*(x1-x0))
 				for iy := y0; iy < y1; iy++ {
 					for ix := x0; ix < x1; ix++ {
