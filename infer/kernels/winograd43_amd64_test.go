@@ -82,43 +82,60 @@ func TestWino43AVXVNNISimulated(t *testing.T) {
 	if cpu.X86.HasAVXVNNI || vnniSim {
 		t.Skip("the CPU runs the real kernel (TestWino43AVXVNNI)")
 	}
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	// The module's packages this package's tests build (their directories'
+	// files), copied as they are, but for the kernel.
+	list, err := exec.Command(gobin, "list", "-deps", "-test", "-f",
+		"{{if .Module}}{{if .Module.Main}}{{.Dir}} {{.Module.Dir}}{{end}}{{end}}", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
 	root := t.TempDir()
-	for _, f := range []string{"../../go.mod", "../../go.sum"} {
-		b, err := os.ReadFile(f)
+	fused := regexp.MustCompile(`(?m)^\tBYTE [^/]*// \{vex\} vpdpwssd ymm(\d+),ymm(\d+),ymm(\d+)$`)
+	n := 0
+	copied := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(string(list)), "\n") {
+		dir, mod, ok := strings.Cut(l, " ")
+		if !ok || copied[dir] {
+			continue
+		}
+		copied[dir] = true
+		rel, err := filepath.Rel(mod, dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		os.WriteFile(filepath.Join(root, filepath.Base(f)), b, 0o644)
-	}
-	// The package's tests import infer: copy that tree (../), then
-	// rewrite the kernel in the copy.
-	fused := regexp.MustCompile(`(?m)^\tBYTE [^/]*// \{vex\} vpdpwssd ymm(\d+),ymm(\d+),ymm(\d+)$`)
-	n := 0
-	err := filepath.WalkDir("..", func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
+		for _, f := range []string{"go.mod", "go.sum"} {
+			if b, err := os.ReadFile(filepath.Join(mod, f)); err == nil {
+				os.WriteFile(filepath.Join(root, f), b, 0o644)
+			}
 		}
-		b, err := os.ReadFile(path)
+		entries, err := os.ReadDir(dir)
 		if err != nil {
-			return err
+			t.Fatal(err)
 		}
-		if filepath.Base(path) == "winograd43_avxvnni_amd64.s" {
-			n = len(fused.FindAll(b, -1))
-			b = fused.ReplaceAll(b, []byte("\tVPMADDWD Y$2, Y$3, Y$3; VPADDD Y$3, Y$1, Y$1"))
+		if err := os.MkdirAll(filepath.Join(root, rel), 0o755); err != nil {
+			t.Fatal(err)
 		}
-		dst := filepath.Join(root, "infer", path[len(".."):])
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return err
+		for _, e := range entries {
+			if e.IsDir() {
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Name() == "winograd43_avxvnni_amd64.s" {
+				n = len(fused.FindAll(b, -1))
+				b = fused.ReplaceAll(b, []byte("\tVPMADDWD Y$2, Y$3, Y$3; VPADDD Y$3, Y$1, Y$1"))
+			}
+			if err := os.WriteFile(filepath.Join(root, rel, e.Name()), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
-		return os.WriteFile(dst, b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	if n == 0 {
 		t.Fatal("no VPDPWSSD lines replaced")
 	}
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	cmd := exec.Command(gobin, "test", "-count=1", "-tags", "vnnisim", "-run", "Wino43", "./infer/kernels")
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
