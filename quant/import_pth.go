@@ -399,8 +399,10 @@ func pthStateDict(obj interface{}, nested bool) ([]pthNamed, error) {
 			break
 		}
 	}
-	if !hasTensor && nested {
-		// A training checkpoint: {"epoch": …, "state_dict": {…}, …}.
+	if nested {
+		// A training checkpoint: {"epoch": …, "state_dict": {…}, …},
+		// which may hold tensors of its own beside it (best_acc1,
+		// rng_state): no state_dict has a key named like these.
 		for _, want := range []string{"state_dict", "model_state_dict", "model"} {
 			for i, k := range keys {
 				if k == want {

@@ -531,6 +531,29 @@ func TestPTHCheckpointsAndMistakes(t *testing.T) {
 		t.Fatalf("checkpoint dict: %v", got)
 	}
 
+	// pytorch/examples' ImageNet script: {"epoch": 3, "best_acc1":
+	// tensor, "state_dict": {"w": tensor}} — a tensor beside the
+	// state_dict does not hide it.
+	p = newPickler()
+	p.emptyDict()
+	p.mark()
+	p.str("epoch", "")
+	p.int(3)
+	p.str("best_acc1", "")
+	tensor(p, "0")
+	p.str("state_dict", "")
+	p.emptyDict()
+	p.str("w", "")
+	tensor(p, "0")
+	p.raw('s', 'u')
+	got, err = read(zipWith(p.stop(), nil))
+	if err != nil {
+		t.Fatalf("checkpoint with a tensor beside its state_dict: %v", err)
+	}
+	if len(got) != 1 || got["w"] == nil {
+		t.Fatalf("checkpoint with a tensor beside its state_dict: %v", got)
+	}
+
 	// A pickled whole model: named by its class.
 	p = newPickler()
 	p.global("torchvision.models.vgg", "VGG")
