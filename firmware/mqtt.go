@@ -323,11 +323,16 @@ func newMQTTSink(c mqttConfig, stats StatsSource, logf, infof func(string, ...an
 	m.ring = make([]mqttMessage, c.queueDepth)
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	cc := autopaho.ClientConfig{
-		ServerUrls:                    []*url.URL{c.broker},
-		TlsCfg:                        c.tls,
-		KeepAlive:                     c.keepAlive,
-		CleanStartOnInitialConnection: true, // a previous run's session is not ours to resume
-		SessionExpiryInterval:         600,  // resume this run's session across reconnects
+		ServerUrls: []*url.URL{c.broker},
+		TlsCfg:     c.tls,
+		KeepAlive:  c.keepAlive,
+		// A persistent session from the first connection: mosquitto keeps
+		// (and persists across its own restarts) only the session of a
+		// client that connected with CleanStart=0. The sink only
+		// publishes, so a previous run's session holds nothing it could
+		// be handed back.
+		CleanStartOnInitialConnection: false,
+		SessionExpiryInterval:         600, // resume the session across reconnects and broker restarts
 		ReconnectBackoff:              autopaho.NewExponentialBackoff(c.backoffMin, c.backoffMax, min(4*c.backoffMin, c.backoffMax), 2),
 		ConnectTimeout:                c.connectTimeout,
 		OnConnectionUp:                m.connectionUp,
