@@ -734,7 +734,8 @@ func TestRunMQTTLastWillProcess(t *testing.T) {
 }
 
 // TestMQTTHelperProcess is `vggedge run` in a subprocess for
-// TestRunMQTTLastWillProcess; it does nothing in a normal test run.
+// TestRunMQTTLastWillProcess and TestRunOutputsSurviveKill; it does
+// nothing in a normal test run.
 func TestMQTTHelperProcess(t *testing.T) {
 	args := os.Getenv("VGGEDGE_MQTT_HELPER")
 	if args == "" {

@@ -239,7 +239,7 @@ func setUpRun(rf *runFlags, stdout io.Writer, lg *runLog) (_ *preparedRun, err e
 		case o == "jsonl":
 			s = newJSONLSink(stdout, nil)
 		case strings.HasPrefix(o, "jsonl:"):
-			s, err = createJSONLSink(strings.TrimPrefix(o, "jsonl:"))
+			s, err = createJSONLSink(strings.TrimPrefix(o, "jsonl:"), lg.warnf)
 		default:
 			s, err = openMsgpackSink(strings.TrimPrefix(o, "msgpack:"), enc, lg.warnf)
 		}

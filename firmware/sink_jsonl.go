@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"math"
@@ -29,13 +30,52 @@ func newJSONLSink(w io.Writer, closer io.Closer) *jsonlSink {
 	return &jsonlSink{w: bufio.NewWriterSize(w, 64<<10), closer: closer, line: make([]byte, 0, 1024)}
 }
 
-// createJSONLSink creates (or truncates) the file at path.
-func createJSONLSink(path string) (*jsonlSink, error) {
-	f, err := os.Create(path)
+// createJSONLSink opens the file at path for append (creating it): a
+// restart continues the results, it never truncates them. A torn last
+// line (no newline: the previous run was killed mid-write) is cut off, so
+// every line of the file stays one whole JSON object.
+func createJSONLSink(path string, logf func(string, ...any)) (*jsonlSink, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("output jsonl:%s: %w", path, err)
 	}
+	if err := cutTornLine(f, logf); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("output jsonl:%s: %w", path, err)
+	}
 	return newJSONLSink(f, f), nil
+}
+
+// cutTornLine truncates a regular file after its last newline when it
+// does not end with one. A line longer than what it looks back over is
+// ended with a newline instead (nothing is cut that might be data).
+func cutTornLine(f *os.File, logf func(string, ...any)) error {
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() == 0 {
+		return err
+	}
+	const back = 64 << 10 // far beyond any line vggedge writes
+	n := min(fi.Size(), back)
+	tail := make([]byte, n)
+	if _, err := f.ReadAt(tail, fi.Size()-n); err != nil {
+		return err
+	}
+	if tail[n-1] == '\n' {
+		return nil
+	}
+	i := bytes.LastIndexByte(tail, '\n')
+	if i < 0 && fi.Size() > back {
+		_, err := f.Write([]byte{'\n'})
+		return err
+	}
+	keep := fi.Size() - n + int64(i) + 1
+	if err := f.Truncate(keep); err != nil {
+		return fmt.Errorf("cut off the torn last line: %w", err)
+	}
+	if logf != nil {
+		logf("output jsonl:%s: cut off a torn last line (%d bytes, left by an unclean stop)", f.Name(), fi.Size()-keep)
+	}
+	return nil
 }
 
 func (s *jsonlSink) Write(r *Result) error {

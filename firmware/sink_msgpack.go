@@ -3,8 +3,10 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -16,6 +18,8 @@ import (
 // in a reused buffer: hand-encoded, 0 allocations per frame.
 type msgpackEncoder struct {
 	header []byte // the encoded header, sent first on every file/connection
+	model  string
+	labels []string
 	res    stream.Result
 	buf    []byte
 }
@@ -23,8 +27,9 @@ type msgpackEncoder struct {
 func newMsgpackEncoder(model string, labels []string, topK int) *msgpackEncoder {
 	return &msgpackEncoder{
 		header: stream.AppendHeader(nil, &stream.Header{Model: model, Labels: labels}),
-		res:    stream.Result{Top: make([]stream.Class, 0, topK)},
-		buf:    make([]byte, 0, 1024),
+		model:  model, labels: labels,
+		res: stream.Result{Top: make([]stream.Class, 0, topK)},
+		buf: make([]byte, 0, 1024),
 	}
 }
 
@@ -42,25 +47,81 @@ func (e *msgpackEncoder) encode(r *Result) []byte {
 	return e.buf
 }
 
-// msgpackFileSink writes the stream to a file created (or truncated) at
-// start and appended to live; readers may follow it while it grows.
+// msgpackFileSink writes the stream to a file opened for append: a new
+// file starts with the header; an existing stream is continued after its
+// last complete record (a torn one, left by a SIGKILL or a power cut, is
+// cut off), with a fresh header only when the model or labels changed.
+// Readers may follow it while it grows.
 type msgpackFileSink struct {
-	enc *msgpackEncoder
-	f   *os.File
-	w   *bufio.Writer
+	path string
+	enc  *msgpackEncoder
+	logf func(string, ...any)
+	f    *os.File
+	w    *bufio.Writer
 }
 
-func createMsgpackFileSink(path string, enc *msgpackEncoder) (*msgpackFileSink, error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("output msgpack:%s: %w", path, err)
+func createMsgpackFileSink(path string, enc *msgpackEncoder, logf func(string, ...any)) (*msgpackFileSink, error) {
+	if logf == nil {
+		logf = func(string, ...any) {}
 	}
-	s := &msgpackFileSink{enc: enc, f: f, w: bufio.NewWriterSize(f, 64<<10)}
-	if _, err := s.w.Write(enc.header); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("output msgpack:%s: %w", path, err)
+	s := &msgpackFileSink{path: path, enc: enc, logf: logf}
+	if err := s.open(); err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// open opens (or reopens) the file and positions the stream's end.
+func (s *msgpackFileSink) open() error {
+	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("output msgpack:%s: %w", s.path, err)
+	}
+	needHeader, err := continueStream(f, s.enc, s.logf)
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("output msgpack:%s: %w", s.path, err)
+	}
+	s.f, s.w = f, bufio.NewWriterSize(f, 64<<10)
+	if needHeader {
+		if _, err := s.w.Write(s.enc.header); err != nil {
+			f.Close()
+			return fmt.Errorf("output msgpack:%s: %w", s.path, err)
+		}
+	}
+	return nil
+}
+
+// continueStream reads the stream already in f (a regular file; anything
+// else, such as /dev/null or a FIFO, is written to as it is) and cuts off
+// a torn last record. It says whether a header must be written: the file
+// is empty, or its newest header is for another model or labels.
+func continueStream(f *os.File, enc *msgpackEncoder, logf func(string, ...any)) (bool, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	if !fi.Mode().IsRegular() || fi.Size() == 0 {
+		return true, nil
+	}
+	r := stream.NewReader(io.NewSectionReader(f, 0, fi.Size()))
+	for err == nil {
+		_, err = r.Next()
+	}
+	if err != io.EOF {
+		return false, fmt.Errorf("the file holds something other than a results stream to continue (%v); move it away or choose another path", err)
+	}
+	if r.Torn() {
+		if err := f.Truncate(r.Offset()); err != nil {
+			return false, fmt.Errorf("cut off the torn last record: %w", err)
+		}
+		logf("output msgpack:%s: cut off a torn last record (%d bytes at byte %d, left by an unclean stop)", f.Name(), fi.Size()-r.Offset(), r.Offset())
+	}
+	h := r.Header()
+	if h == nil {
+		return true, nil
+	}
+	return h.Model != enc.model || !slices.Equal(h.Labels, enc.labels), nil
 }
 
 func (s *msgpackFileSink) Write(r *Result) error {
@@ -187,5 +248,5 @@ func openMsgpackSink(target string, enc *msgpackEncoder, logf func(string, ...an
 		}
 		return newMsgpackNetSink("unix", path, enc, logf), nil
 	}
-	return createMsgpackFileSink(target, enc)
+	return createMsgpackFileSink(target, enc, logf)
 }

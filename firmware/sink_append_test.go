@@ -1,0 +1,220 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vggedge/vggedge/firmware/stream"
+)
+
+func appendTestResult(frame uint64) *Result {
+	return &Result{Frame: frame, Time: time.Unix(1795755600, int64(frame)*1e6), Top: []Class{{7, "7", 0.9}, {1, "1", 0.05}}, LatencyMs: 2, Truth: -1}
+}
+
+// jsonl:PATH appends: a second run continues the file, and a torn last
+// line (the previous run killed mid-write) is cut off, so every line is
+// one whole object and every earlier complete line is kept.
+func TestJSONLAppendCutsTornLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.jsonl")
+	write := func(from, to uint64) {
+		t.Helper()
+		s, err := createJSONLSink(path, t.Logf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for f := from; f < to; f++ {
+			s.Write(appendTestResult(f))
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(0, 3)
+	f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString(`{"frame":3,"ts":"2026-`) // the torn line
+	f.Close()
+	lg := &syncLog{}
+	s, err := createJSONLSink(path, lg.logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Write(appendTestResult(10))
+	s.Close()
+	if !strings.Contains(lg.String(), "cut off a torn last line (22 bytes") {
+		t.Errorf("log %q, want the torn line named", lg)
+	}
+	write(11, 12)
+	data, _ := os.ReadFile(path)
+	var frames []uint64
+	for _, l := range parseJSONLines(t, string(data)) {
+		frames = append(frames, *l.Frame)
+	}
+	if jsonString(frames) != "[0,1,2,10,11]" {
+		t.Errorf("frames %v, want 0 1 2 10 11", frames)
+	}
+}
+
+func jsonString(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+func readStream(t *testing.T, path string) (frames []uint64, hdr *stream.Header, torn bool) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := stream.NewReader(f)
+	for {
+		res, err := r.Next()
+		if err == io.EOF {
+			return frames, r.Header(), r.Torn()
+		}
+		if err != nil {
+			t.Fatalf("%s after %d results: %v", path, len(frames), err)
+		}
+		frames = append(frames, res.Frame)
+	}
+}
+
+// msgpack:PATH appends: the header once, an existing stream continued
+// after a torn last record is cut off, a fresh header only for another
+// model, and a file that is not a stream refused, not overwritten.
+func TestMsgpackFileAppend(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "r.msgpack")
+	labels := []string{"0", "1", "7"}
+	write := func(model string, from, to uint64) *syncLog {
+		t.Helper()
+		lg := &syncLog{}
+		s, err := openMsgpackSink(path, newMsgpackEncoder(model, labels, 2), lg.logf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for f := from; f < to; f++ {
+			s.Write(appendTestResult(f))
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return lg
+	}
+	write("digits", 0, 3)
+	enc := newMsgpackEncoder("digits", labels, 2)
+	torn := enc.encode(appendTestResult(3))
+	f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f.Write(torn[:len(torn)-5])
+	f.Close()
+	if frames, _, wasTorn := readStream(t, path); len(frames) != 3 || !wasTorn {
+		t.Fatalf("before the restart: frames %v, torn %t; want 3 frames and a torn tail", frames, wasTorn)
+	}
+	if lg := write("digits", 10, 12); !strings.Contains(lg.String(), "cut off a torn last record") {
+		t.Errorf("log %q, want the torn record named", lg)
+	}
+	data, _ := os.ReadFile(path)
+	if n := bytes.Count(data, []byte(stream.Format)); n != 1 {
+		t.Errorf("%d headers after continuing the same model's stream, want 1", n)
+	}
+	write("digits-v2", 20, 21)
+	frames, hdr, wasTorn := readStream(t, path)
+	if jsonString(frames) != "[0,1,2,10,11,20]" || wasTorn || hdr.Model != "digits-v2" {
+		t.Errorf("frames %v, torn %t, header %+v; want 0 1 2 10 11 20, whole, model digits-v2", frames, wasTorn, hdr)
+	}
+
+	other := filepath.Join(dir, "notes.txt")
+	os.WriteFile(other, []byte("not a stream\n"), 0o644)
+	_, err := openMsgpackSink(other, enc, t.Logf)
+	if err == nil || !strings.Contains(err.Error(), "move it away") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("a non-stream file: %v, want a one-line refusal", err)
+	}
+	if b, _ := os.ReadFile(other); string(b) != "not a stream\n" {
+		t.Errorf("the refused file was changed: %q", b)
+	}
+	if s, err := openMsgpackSink(os.DevNull, enc, t.Logf); err != nil {
+		t.Errorf("%s: %v", os.DevNull, err)
+	} else {
+		s.Close()
+	}
+}
+
+// vggedge run with --output jsonl:F --output msgpack:G, killed with
+// SIGKILL and restarted, several times: every complete line of F from
+// earlier runs is still there, in order, and the stream reader reads G
+// to its end (a torn last record skipped), one header in all.
+func TestRunOutputsSurviveKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts subprocesses")
+	}
+	dir := t.TempDir()
+	jpath, mpath := filepath.Join(dir, "r.jsonl"), filepath.Join(dir, "r.msgpack")
+	var prev []byte // F's complete lines after the previous run
+	const rounds = 4
+	for round := range rounds {
+		args := []string{"--source", "bundled:digits?fps=300", "--output", "jsonl:" + jpath, "--output", "msgpack:" + mpath}
+		cmd := exec.Command(os.Args[0], "-test.run=^TestMQTTHelperProcess$")
+		argsJSON, _ := json.Marshal(args)
+		cmd.Env = append(os.Environ(), "VGGEDGE_MQTT_HELPER="+string(argsJSON))
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Wait until this run has written 100 more lines, then kill it.
+		want := bytes.Count(prev, []byte("\n")) + 100
+		for deadline := time.Now().Add(60 * time.Second); ; {
+			data, _ := os.ReadFile(jpath)
+			if bytes.Count(data, []byte("\n")) >= want {
+				break
+			}
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("round %d: %d lines after 60 s, want %d; stderr:\n%s", round, bytes.Count(data, []byte("\n")), want, stderr.String())
+			}
+			time.Sleep(20 * time.Millisecond) // polling the file, with a deadline
+		}
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		data, err := os.ReadFile(jpath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasPrefix(data, prev) {
+			t.Fatalf("round %d: the lines of earlier runs are not all still at the start of %s", round, jpath)
+		}
+		prev = data[:bytes.LastIndexByte(data, '\n')+1]
+		if strings.Contains(stderr.String(), "torn") {
+			t.Logf("round %d: %s", round, strings.TrimSpace(stderr.String()))
+		}
+	}
+	lines := parseJSONLines(t, string(prev))
+	runs := 1
+	for i := 1; i < len(lines); i++ {
+		if *lines[i].Frame < *lines[i-1].Frame {
+			runs++
+		}
+	}
+	frames, hdr, torn := readStream(t, mpath)
+	mruns := 1
+	for i := 1; i < len(frames); i++ {
+		if frames[i] < frames[i-1] {
+			mruns++
+		}
+	}
+	data, _ := os.ReadFile(mpath)
+	t.Logf("%d runs killed: %s holds %d lines of %d runs; %s %d results of %d runs, %d bytes, torn tail %t",
+		rounds, jpath, len(lines), runs, mpath, len(frames), mruns, len(data), torn)
+	if runs != rounds || mruns != rounds || hdr == nil || hdr.Model != "digits" {
+		t.Errorf("want the results of all %d runs in both files (jsonl %d, msgpack %d, header %+v)", rounds, runs, mruns, hdr)
+	}
+	if n := bytes.Count(data, []byte(stream.Format)); n != 1 {
+		t.Errorf("%d headers in %s, want 1", n, mpath)
+	}
+}
