@@ -484,23 +484,38 @@ func (m *mqttSink) enqueue(payload []byte) {
 // Stats.SinkDropped).
 func (m *mqttSink) Dropped() uint64 { return m.dropped.Load() }
 
+// The wire format of the MQTT messages, defined once: vggedge run
+// publishes these structs and vggedge fleet decodes into the same ones
+// (bounded: a struct never allocates from a length prefix the way a
+// map[string]any does).
+
 // eventPayload is the event message: JSON, or msgpack with the same keys.
 type eventPayload struct {
-	State    string  `json:"state" msgpack:"state"`
-	Label    string  `json:"label" msgpack:"label"`
-	Score    float32 `json:"score" msgpack:"score"`
-	Previous string  `json:"previous" msgpack:"previous"`
-	Frame    uint64  `json:"frame" msgpack:"frame"`
-	TS       string  `json:"ts" msgpack:"ts"`
-	Since    string  `json:"since" msgpack:"since"`
-	Snapshot string  `json:"snapshot,omitempty" msgpack:"snapshot,omitempty"`
+	State    string    `json:"state" msgpack:"state"`
+	Label    string    `json:"label" msgpack:"label"`
+	Score    wireScore `json:"score" msgpack:"score"`
+	Previous string    `json:"previous" msgpack:"previous"`
+	Frame    uint64    `json:"frame" msgpack:"frame"`
+	TS       string    `json:"ts" msgpack:"ts"`
+	Since    string    `json:"since" msgpack:"since"`
+	Snapshot string    `json:"snapshot,omitempty" msgpack:"snapshot,omitempty"`
+}
+
+// wireScore is a score on the wire: written as a float32, read from a
+// msgpack float32 or float64 (other publishers write doubles).
+type wireScore float32
+
+func (s *wireScore) DecodeMsgpack(d *msgpack.Decoder) error {
+	v, err := d.DecodeFloat64()
+	*s = wireScore(v)
+	return err
 }
 
 const tsLayout = "2006-01-02T15:04:05.000Z07:00"
 
 func eventPayloadOf(ev *labelEvent, snapshot string) *eventPayload {
 	return &eventPayload{
-		State: ev.State, Label: ev.Label, Score: ev.Score, Previous: ev.Previous, Frame: ev.Frame,
+		State: ev.State, Label: ev.Label, Score: wireScore(ev.Score), Previous: ev.Previous, Frame: ev.Frame,
 		TS: ev.Time.UTC().Format(tsLayout), Since: ev.Since.UTC().Format(tsLayout), Snapshot: snapshot,
 	}
 }
