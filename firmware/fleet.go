@@ -472,7 +472,7 @@ func isTerminal(w io.Writer) bool {
 func fleetClientConfig(raw, caFile string) (cfg autopaho.ClientConfig, shown string, err error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
-		return cfg, "", fmt.Errorf("--mqtt %q: want mqtt://[user:pass@]host[:port] or mqtts://…", raw)
+		return cfg, "", fmt.Errorf("--mqtt %q: want mqtt://[user:pass@]host[:port] or mqtts://…", redactRawURL(raw))
 	}
 	u.Path = ""
 	secure := false
@@ -488,7 +488,7 @@ func fleetClientConfig(raw, caFile string) (cfg autopaho.ClientConfig, shown str
 			u.Host += ":8883"
 		}
 	default:
-		return cfg, "", fmt.Errorf("--mqtt %q: scheme %q: want mqtt:// or mqtts://", raw, u.Scheme)
+		return cfg, "", fmt.Errorf("--mqtt %q: scheme %q: want mqtt:// or mqtts://", redactRawURL(raw), u.Scheme)
 	}
 	if caFile != "" && !secure {
 		return cfg, "", fmt.Errorf("--mqtt-ca %s applies to mqtts:// only, not %s", caFile, u.Scheme)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 )
 
@@ -93,9 +94,23 @@ func commandNames() string {
 	return strings.Join(ns, ", ")
 }
 
-// oneLine keeps error messages to one line on stderr.
+// oneLine keeps error messages to one line on stderr, with the password
+// of any URL in them (a broker's, an rtsp:// camera's) redacted.
 func oneLine(err error) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
+	return redactURLs(strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " "))
+}
+
+// urlUserinfo matches the user:password@ of a URL inside any text.
+var urlUserinfo = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@?#]*):[^\s/?#]*@`)
+
+// redactURLs replaces the password of every scheme://user:password@ in s
+// by xxxxx, as url.URL.Redacted does: for log lines and errors that quote
+// a source URI or a command line.
+func redactURLs(s string) string {
+	if !strings.Contains(s, "://") {
+		return s
+	}
+	return urlUserinfo.ReplaceAllString(s, "${1}:xxxxx@")
 }
 
 // newFlags makes a FlagSet that reports errors through the returned error

@@ -756,6 +756,9 @@ func TestMQTTHelperProcess(t *testing.T) {
 func TestRunMQTTFlagErrors(t *testing.T) {
 	ca := t.TempDir() + "/ca.pem"
 	os.WriteFile(ca, []byte("not a certificate"), 0o644)
+	pwFile, emptyFile := t.TempDir()+"/pw", t.TempDir()+"/empty"
+	os.WriteFile(pwFile, []byte("secret\n"), 0o600)
+	os.WriteFile(emptyFile, []byte("\n"), 0o600)
 	for _, tt := range []struct {
 		args []string
 		want string
@@ -773,6 +776,12 @@ func TestRunMQTTFlagErrors(t *testing.T) {
 		{[]string{"--mqtt", "mqtt://h", "--mqtt-off-score", "0.9"}, `--mqtt-off-score 0.9: want 0 ≤ off-score < on-score (0.8)`},
 		{[]string{"--mqtt", "mqtt://h", "--mqtt-queue", "0"}, `--mqtt-queue 0: want 1..65536`},
 		{[]string{"--mqtt", "mqtt://h", "--mqtt-stats-every", "-1s"}, `--mqtt-stats-every -1s: want a duration ≥ 0`},
+		{[]string{"--mqtt", "mqtt://u:secret@[::1"}, `--mqtt "mqtt://u:xxxxx@[::1": missing ']' in host`},
+		{[]string{"--mqtt", "u:secret@host"}, `--mqtt u:xxxxx@host: scheme "u"`},
+		{[]string{"--mqtt-password-file", pwFile}, `--mqtt-password-file needs --mqtt URL`},
+		{[]string{"--mqtt", "mqtt://u:secret@h", "--mqtt-password-file", pwFile}, `--mqtt-password-file ` + pwFile + `: --mqtt mqtt://u:xxxxx@h:1883 has a password already`},
+		{[]string{"--mqtt", "mqtt://u@h", "--mqtt-password-file", pwFile + ".missing"}, `--mqtt-password-file: open ` + pwFile + `.missing: no such file`},
+		{[]string{"--mqtt", "mqtt://u@h", "--mqtt-password-file", emptyFile}, `--mqtt-password-file ` + emptyFile + `: empty first line`},
 		{[]string{"--mqtt-discovery"}, `--mqtt-discovery needs --mqtt URL`},
 		{[]string{"--mqtt-when", "7"}, `--mqtt-when needs --mqtt URL or --snapshot-dir DIR`},
 		{[]string{"--snapshot-when", "7"}, `--snapshot-when needs --snapshot-dir DIR`},
@@ -786,6 +795,48 @@ func TestRunMQTTFlagErrors(t *testing.T) {
 		}
 		if strings.Contains(errOut, "secret") {
 			t.Errorf("%q: the password is in the log:\n%s", tt.args, errOut)
+		}
+	}
+}
+
+// --mqtt-password-file gives the password; every log line about the
+// broker — paho's connect errors hold the URL as given — shows it as xxxxx.
+func TestMQTTPasswordFileRedacted(t *testing.T) {
+	pw := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(pw, []byte("topsecret\r\nignored\n"), 0o600)
+	f := mqttFlags{url: "mqtt://vggedge@127.0.0.1:" + strconv.Itoa(freePort(t)), passwordFile: pw, format: "json", on: 0.8, off: 0.5, queue: 4}
+	c, err := mqttConfigFromFlags(&f, []string{"0", "1"}, "digits", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := c.broker.User.Password(); p != "topsecret" || c.broker.User.Username() != "vggedge" {
+		t.Fatalf("broker user %v, want vggedge with the file's first line", c.broker.User)
+	}
+	c.backoffMin, c.backoffMax, c.connectTimeout = 10*time.Millisecond, 20*time.Millisecond, time.Second
+	m, lg := newTestSink(t, *c, nil)
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(lg.String(), "attempts so far"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no connect error logged in 30 s:\n%s", lg)
+		}
+	}
+	m.Close()
+	if l := lg.String(); strings.Contains(l, "topsecret") || !strings.Contains(l, "vggedge:xxxxx@127.0.0.1") {
+		t.Errorf("want the password redacted in every line:\n%s", l)
+	}
+}
+
+func TestRedactRawURL(t *testing.T) {
+	for raw, want := range map[string]string{
+		"mqtt://u:pw@h:1":   "mqtt://u:xxxxx@h:1",
+		"mqtt://u:pw@[::1":  "mqtt://u:xxxxx@[::1",
+		"u:pw@h":            "u:xxxxx@h",
+		"mqtt://u@h":        "mqtt://u@h",
+		"mqtt://h/a:b@c":    "mqtt://h/a:b@c",
+		"mqtt://u:p@w@h%zz": "mqtt://u:xxxxx@h%zz",
+		"not a URL: pw@h":   "not a URL:xxxxx@h", // when in doubt, hide
+	} {
+		if got := redactRawURL(raw); got != want {
+			t.Errorf("redactRawURL(%q) = %q, want %q", raw, got, want)
 		}
 	}
 }
@@ -1182,4 +1233,17 @@ func TestRunSnapshots(t *testing.T) {
 		t.Errorf("folder holds %q, want the newest 4 %q", have, want)
 	}
 	t.Logf("%d events, %d snapshots, %d of the event's own frame", events, len(names), exact)
+}
+
+func TestRedactURLs(t *testing.T) {
+	for in, want := range map[string]string{
+		"source pipe:ffmpeg -i rtsp://admin:hunter2@cam/x -f rawvideo -": "source pipe:ffmpeg -i rtsp://admin:xxxxx@cam/x -f rawvideo -",
+		"gocv:rtsp://a:b@1.2.3.4:554/s and mqtt://u:p@w@h:1883":          "gocv:rtsp://a:xxxxx@1.2.3.4:554/s and mqtt://u:xxxxx@h:1883",
+		"mqtt://u@h:1883 http://h/a:b@c":                                 "mqtt://u@h:1883 http://h/a:b@c",
+		"no url":                                                         "no url",
+	} {
+		if got := redactURLs(in); got != want {
+			t.Errorf("redactURLs(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

@@ -128,7 +128,7 @@ func newRunLog(w io.Writer, quiet bool) *runLog { return &runLog{w: w, quiet: qu
 func (l *runLog) warnf(format string, args ...any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	fmt.Fprintf(l.w, "vggedge run: "+format+"\n", args...)
+	io.WriteString(l.w, "vggedge run: "+redactURLs(fmt.Sprintf(format, args...))+"\n")
 }
 
 func (l *runLog) infof(format string, args ...any) {
