@@ -78,11 +78,35 @@ func runLive(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 		rf.gpio.when = strings.Split(rf.when, ",")
 	}
 	lg := newRunLog(stderr, rf.quiet)
+	// SIGHUP (logrotate's postrotate, systemctl reload) reopens the
+	// output files; it no longer kills the run.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	r, err := setUpRun(&rf, stdout, lg)
 	if err != nil {
 		return exitBadInput, cfg.explain(err)
 	}
 	defer r.sess.Close()
+	hupDone := make(chan struct{})
+	defer close(hupDone)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				if len(r.reopeners) == 0 {
+					lg.warnf("SIGHUP: no output files to reopen")
+					continue
+				}
+				for _, o := range r.reopeners {
+					o.RequestReopen()
+				}
+				lg.warnf("SIGHUP: reopening %d output file(s) at their next result", len(r.reopeners))
+			case <-hupDone:
+				return
+			}
+		}
+	}()
 	if err := r.loop.Run(ctx); err != nil {
 		return exitRunFailed, err
 	}
@@ -139,9 +163,13 @@ func (l *runLog) infof(format string, args ...any) {
 
 // preparedRun is a loop ready to Run, with what it was built from.
 type preparedRun struct {
-	loop *Loop
-	sess *infer.Session
+	loop      *Loop
+	sess      *infer.Session
+	reopeners []reopener // the file outputs, for SIGHUP
 }
+
+// reopener is an output writing to a path, which it can reopen.
+type reopener interface{ RequestReopen() }
 
 // setUpRun validates the flags, opens the model, the source and the
 // outputs, and builds the loop. On error everything opened is closed.
@@ -233,6 +261,7 @@ func setUpRun(rf *runFlags, stdout io.Writer, lg *runLog) (_ *preparedRun, err e
 	// The outputs.
 	enc := newMsgpackEncoder(q.Name, labels, rf.topK)
 	var sinks []namedSink
+	var reopeners []reopener
 	for _, o := range outs {
 		var s Sink
 		switch {
@@ -248,6 +277,9 @@ func setUpRun(rf *runFlags, stdout io.Writer, lg *runLog) (_ *preparedRun, err e
 		}
 		closers = append(closers, func() { s.Close() })
 		sinks = append(sinks, namedSink{o, s})
+		if ro, ok := s.(reopener); ok && o != "jsonl" {
+			reopeners = append(reopeners, ro)
+		}
 	}
 	if rf.gpio.pin != "" {
 		name, pin, err := openGPIOPin(rf.gpio.pin)
@@ -299,7 +331,7 @@ func setUpRun(rf *runFlags, stdout io.Writer, lg *runLog) (_ *preparedRun, err e
 	lg.infof("model %s (int8, input %v, %d classes), source %s (%s), %d thread(s), kernels %s",
 		q.Name, q.Input, classes, uri, mode, sess.Threads(), kernels.Describe())
 	lg.infof("%s", budgetLine(q, sess, srcBytes, det))
-	return &preparedRun{loop: loop, sess: sess}, nil
+	return &preparedRun{loop: loop, sess: sess, reopeners: reopeners}, nil
 }
 
 // lateStats lets the live page exist before the loop it reports on.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"os"
@@ -217,4 +218,79 @@ func TestRunOutputsSurviveKill(t *testing.T) {
 	if n := bytes.Count(data, []byte(stream.Format)); n != 1 {
 		t.Errorf("%d headers in %s, want 1", n, mpath)
 	}
+}
+
+// A pipe: command that exits 0 (a finite input) ends the run cleanly:
+// exit 0, the frames it sent classified, no restart.
+func TestRunPipeExitZeroEnds(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	code, out, errOut := runLiveCLI(t, ctx, "--source", "pipe:head -c 3136 /dev/zero", "--format", "GRAY", "--size", "28x28")
+	if code != exitOK || ctx.Err() != nil {
+		t.Fatalf("exit %d (context: %v): %s", code, ctx.Err(), errOut)
+	}
+	if n := strings.Count(out, "\n"); n < 1 || n > 4 {
+		t.Errorf("%d results from 4 frames", n)
+	}
+	if !strings.Contains(errOut, "command exited (exit status 0): the source ended") || strings.Contains(errOut, "restarting") {
+		t.Errorf("log:\n%s", errOut)
+	}
+}
+
+// SIGHUP (logrotate) reopens the output files and says so in one line:
+// after F is moved away, new results go to a new F (msgpack: with its
+// header); the run goes on and stops cleanly on SIGTERM.
+func TestRunSIGHUPReopensOutputs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts subprocesses")
+	}
+	dir := t.TempDir()
+	jpath, mpath := filepath.Join(dir, "r.jsonl"), filepath.Join(dir, "r.msgpack")
+	args := []string{"--source", "bundled:digits?fps=200", "--output", "jsonl:" + jpath, "--output", "msgpack:" + mpath}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestMQTTHelperProcess$")
+	argsJSON, _ := json.Marshal(args)
+	cmd.Env = append(os.Environ(), "VGGEDGE_MQTT_HELPER="+string(argsJSON))
+	stderr := &syncLog{}
+	cmd.Stderr = stderrWriter{stderr}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitLines := func(path string, n int) {
+		t.Helper()
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) { // polling the file, with a deadline
+			data, _ := os.ReadFile(path)
+			if bytes.Count(data, []byte("\n")) >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d lines after 60 s, want %d; stderr:\n%s", path, bytes.Count(data, []byte("\n")), n, stderr)
+			}
+		}
+	}
+	waitLines(jpath, 20)
+	os.Rename(jpath, jpath+".1")
+	os.Rename(mpath, mpath+".1")
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitLines(jpath, 20)
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("after SIGHUP and SIGTERM: %v; stderr:\n%s", err, stderr)
+	}
+	if n := strings.Count(stderr.String(), "SIGHUP: reopening 2 output file(s)"); n != 1 {
+		t.Errorf("%d SIGHUP lines in the log, want 1:\n%s", n, stderr)
+	}
+	old, _ := os.ReadFile(jpath + ".1")
+	cur, _ := os.ReadFile(jpath)
+	a, b := parseJSONLines(t, string(old)), parseJSONLines(t, string(cur))
+	if len(a) == 0 || len(b) < 20 || *b[0].Frame <= *a[len(a)-1].Frame {
+		t.Errorf("rotated file ends at frame %d, new one starts at %d: want the new file to go on", *a[len(a)-1].Frame, *b[0].Frame)
+	}
+	for _, p := range []string{mpath + ".1", mpath} {
+		frames, hdr, _ := readStream(t, p)
+		if hdr == nil || len(frames) == 0 {
+			t.Errorf("%s: %d results, header %v", p, len(frames), hdr)
+		}
+	}
+	t.Logf("rotated: %d lines; new: %d lines (frames %d..%d)", len(a), len(b), *b[0].Frame, *b[len(b)-1].Frame)
 }

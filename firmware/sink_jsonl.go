@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -22,6 +23,44 @@ type jsonlSink struct {
 	w      *bufio.Writer
 	closer io.Closer // nil for stdout
 	line   []byte
+
+	// A file sink (jsonl:PATH) reopens its path on request (SIGHUP, after
+	// logrotate moved the file), on its own goroutine at the next write.
+	path   string
+	logf   func(string, ...any)
+	reopen atomic.Bool
+}
+
+// RequestReopen asks a file sink to reopen its path before its next
+// write; for stdout it does nothing.
+func (s *jsonlSink) RequestReopen() {
+	if s.path != "" {
+		s.reopen.Store(true)
+	}
+}
+
+// reopenFile flushes and closes the file and opens path again (for
+// append): after a rotation, results go to the new file. If the path
+// cannot be opened the old file is kept, and the reason logged.
+func (s *jsonlSink) reopenFile() {
+	s.reopen.Store(false)
+	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	if err == nil {
+		err = cutTornLine(f, s.logf)
+		if err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		s.logf("output jsonl:%s: reopen: %v; still writing to the file opened before", s.path, err)
+		return
+	}
+	if err := s.w.Flush(); err != nil {
+		s.logf("output jsonl:%s: flush before reopening: %v", s.path, err)
+	}
+	s.closer.Close()
+	s.closer = f
+	s.w.Reset(f)
 }
 
 // newJSONLSink writes to w; closer, when not nil, is closed by Close
@@ -39,11 +78,16 @@ func createJSONLSink(path string, logf func(string, ...any)) (*jsonlSink, error)
 	if err != nil {
 		return nil, fmt.Errorf("output jsonl:%s: %w", path, err)
 	}
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
 	if err := cutTornLine(f, logf); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("output jsonl:%s: %w", path, err)
 	}
-	return newJSONLSink(f, f), nil
+	s := newJSONLSink(f, f)
+	s.path, s.logf = path, logf
+	return s, nil
 }
 
 // cutTornLine truncates a regular file after its last newline when it
@@ -79,6 +123,9 @@ func cutTornLine(f *os.File, logf func(string, ...any)) error {
 }
 
 func (s *jsonlSink) Write(r *Result) error {
+	if s.reopen.Load() {
+		s.reopenFile()
+	}
 	s.line = appendResultJSON(s.line[:0], r)
 	_, err := s.w.Write(s.line)
 	return err

@@ -53,11 +53,33 @@ func (e *msgpackEncoder) encode(r *Result) []byte {
 // cut off), with a fresh header only when the model or labels changed.
 // Readers may follow it while it grows.
 type msgpackFileSink struct {
-	path string
-	enc  *msgpackEncoder
-	logf func(string, ...any)
-	f    *os.File
-	w    *bufio.Writer
+	path   string
+	enc    *msgpackEncoder
+	logf   func(string, ...any)
+	f      *os.File
+	w      *bufio.Writer
+	reopen atomic.Bool // SIGHUP: reopen path at the next write
+}
+
+// RequestReopen asks the sink to reopen its path before its next write
+// (SIGHUP, after logrotate moved the file).
+func (s *msgpackFileSink) RequestReopen() { s.reopen.Store(true) }
+
+// reopenFile flushes and closes the file and opens path again: a new file
+// gets the header, an existing stream is continued. If that fails the old
+// file is kept, and the reason logged.
+func (s *msgpackFileSink) reopenFile() {
+	s.reopen.Store(false)
+	oldF, oldW := s.f, s.w
+	if err := oldW.Flush(); err != nil {
+		s.logf("output msgpack:%s: flush before reopening: %v", s.path, err)
+	}
+	if err := s.open(); err != nil {
+		s.f, s.w = oldF, oldW
+		s.logf("%v; still writing to the file opened before", err)
+		return
+	}
+	oldF.Close()
 }
 
 func createMsgpackFileSink(path string, enc *msgpackEncoder, logf func(string, ...any)) (*msgpackFileSink, error) {
@@ -125,6 +147,9 @@ func continueStream(f *os.File, enc *msgpackEncoder, logf func(string, ...any)) 
 }
 
 func (s *msgpackFileSink) Write(r *Result) error {
+	if s.reopen.Load() {
+		s.reopenFile()
+	}
 	_, err := s.w.Write(s.enc.encode(r))
 	return err
 }
