@@ -42,6 +42,7 @@ type runFlags struct {
 	gpio                        gpioConfig
 	when                        string
 	http                        string
+	httpAllowHost               string
 	statsEvery                  time.Duration
 	quiet                       bool
 	mqtt                        mqttFlags // --mqtt…, --device-id, --snapshot… (mqtt.go)
@@ -134,6 +135,7 @@ func (rf *runFlags) flagSet(stdout io.Writer) *flag.FlagSet {
 	fs.Float64Var(&rf.gpio.off, "off-score", 0.5, "score the pin must stay below for --hold before it goes Low (< --on-score)")
 	fs.DurationVar(&rf.gpio.hold, "hold", time.Second, "how long the score must stay below --off-score before the pin goes Low")
 	fs.StringVar(&rf.http, "http", "", "serve the live page at this address, e.g. 127.0.0.1:8080 (default off)")
+	fs.StringVar(&rf.httpAllowHost, "http-allow-host", "", "host names the live page answers to besides IP addresses, localhost and this machine's hostname, comma-separated, e.g. cam.example.org")
 	fs.DurationVar(&rf.statsEvery, "stats-every", 0, "log a stats line to stderr this often, e.g. 10s (0: never)")
 	fs.BoolVar(&rf.quiet, "quiet", false, "log only warnings and errors")
 	addMQTTFlags(fs, &rf.mqtt)
@@ -296,7 +298,11 @@ func setUpRun(rf *runFlags, stdout io.Writer, lg *runLog) (_ *preparedRun, err e
 
 	stats := &lateStats{}
 	if rf.http != "" {
-		h, err := newHTTPSink(rf.http, stats, lg.warnf)
+		var allow []string
+		if rf.httpAllowHost != "" {
+			allow = strings.Split(rf.httpAllowHost, ",")
+		}
+		h, err := newHTTPSink(rf.http, stats, lg.warnf, allow...)
 		if err != nil {
 			return nil, fmt.Errorf("--http %s: %w", rf.http, err)
 		}
