@@ -22,7 +22,6 @@ import (
 
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
-	"github.com/vmihailenco/msgpack/v5"
 )
 
 // The topics vggedge run publishes under fleetTopicRoot/<device-id>/.
@@ -147,7 +146,7 @@ func (d *fleetDevice) applyStats(payload []byte) bool {
 	if err := json.Unmarshal(payload, &st); err != nil || !isJSONObject(payload) {
 		// --mqtt-format msgpack: the same keys.
 		st = fresh()
-		if msgpack.Unmarshal(payload, &st) != nil {
+		if unmarshalBounded(payload, &st) != nil {
 			return false
 		}
 		c := st // JSON has no NaN
@@ -189,7 +188,7 @@ func (d *fleetDevice) applyEvent(payload []byte) bool {
 	raw := payload
 	if err := json.Unmarshal(payload, &ev); err != nil || !isJSONObject(payload) {
 		ev = eventPayload{}
-		if msgpack.Unmarshal(payload, &ev) != nil {
+		if unmarshalBounded(payload, &ev) != nil {
 			return false
 		}
 		if raw, err = json.Marshal(&ev); err != nil {
