@@ -294,3 +294,71 @@ func TestRunSIGHUPReopensOutputs(t *testing.T) {
 	}
 	t.Logf("rotated: %d lines; new: %d lines (frames %d..%d)", len(a), len(b), *b[0].Frame, *b[len(b)-1].Frame)
 }
+
+// fullDisk is a file on a disk that can fill up: while full, a write
+// stores what fits and fails with ENOSPC.
+type fullDisk struct {
+	data  []byte
+	limit int // bytes the disk holds; 0: no limit
+}
+
+func (d *fullDisk) Write(p []byte) (int, error) {
+	if d.limit > 0 && len(d.data)+len(p) > d.limit {
+		n := max(0, d.limit-len(d.data))
+		d.data = append(d.data, p[:n]...)
+		return n, syscall.ENOSPC
+	}
+	d.data = append(d.data, p...)
+	return len(p), nil
+}
+func (d *fullDisk) Close() error                   { return nil }
+func (d *fullDisk) Seek(int64, int) (int64, error) { return int64(len(d.data)), nil }
+func (d *fullDisk) Truncate(n int64) error         { d.data = d.data[:n]; return nil }
+func (d *fullDisk) lines(t *testing.T) []jsonLine  { return parseJSONLines(t, string(d.data)) }
+func (d *fullDisk) String() string                 { return string(d.data) }
+func (d *fullDisk) fill()                          { d.limit = len(d.data) + 100 }
+func (d *fullDisk) free()                          { d.limit = 0 }
+
+// A full disk, then freed: jsonl writes again (bufio's sticky error used
+// to stop it for good), the file holds only whole lines, and every line
+// lost meanwhile is counted (Dropped, which /metrics shows as
+// sink_dropped).
+func TestJSONLFullDiskRecovers(t *testing.T) {
+	d := &fullDisk{}
+	lg := &syncLog{}
+	s := newJSONLSink(d, d)
+	s.path, s.logf, s.file = "test.jsonl", lg.logf, d
+	write := func(from, to uint64) (errs int) {
+		for f := from; f < to; f++ {
+			if s.Write(appendTestResult(f)) != nil {
+				errs++
+			}
+			if f%10 == 9 && s.Flush() != nil { // the queue flushes when it runs dry
+				errs++
+			}
+		}
+		return errs
+	}
+	write(0, 50)
+	d.fill()
+	if errs := write(50, 100); errs == 0 {
+		t.Fatal("no error from a full disk")
+	}
+	d.free()
+	write(100, 150)
+	if err := s.Flush(); err != nil {
+		t.Fatalf("after the disk was freed: %v", err)
+	}
+	lines := d.lines(t) // whole lines only, or this fails
+	got := uint64(len(lines))
+	if got+s.Dropped() != 150 || s.Dropped() == 0 {
+		t.Errorf("%d lines in the file + %d counted lost != 150 written", got, s.Dropped())
+	}
+	if *lines[len(lines)-1].Frame != 149 || *lines[49].Frame != 49 {
+		t.Errorf("lines %d..%d: want the first 50 and the last ones after the disk was freed", *lines[0].Frame, *lines[len(lines)-1].Frame)
+	}
+	if !strings.Contains(lg.String(), "writing again") {
+		t.Errorf("no recovery in the log:\n%s", lg)
+	}
+	t.Logf("150 results: %d in the file, %d lost while the disk was full; log:\n%s", got, s.Dropped(), lg)
+}

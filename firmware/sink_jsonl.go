@@ -21,8 +21,19 @@ import (
 // buffer that the sink queue flushes whenever it runs dry.
 type jsonlSink struct {
 	w      *bufio.Writer
+	out    io.Writer // what w writes to
 	closer io.Closer // nil for stdout
 	line   []byte
+
+	// A failed write (a full disk) drops what is buffered instead of
+	// sticking (bufio.Writer keeps its first error for good): the lines
+	// since the last good flush are counted in lost, a file is cut back
+	// to where they began, and writing resumes once the cause goes away.
+	file    sinkFile // nil for stdout
+	pending uint64   // lines buffered or written since the last good flush
+	good    int64    // the file's size after the last good flush
+	lost    atomic.Uint64
+	failing bool // since a failed write, until a flush succeeds
 
 	// A file sink (jsonl:PATH) reopens its path on request (SIGHUP, after
 	// logrotate moved the file), on its own goroutine at the next write.
@@ -59,14 +70,51 @@ func (s *jsonlSink) reopenFile() {
 		s.logf("output jsonl:%s: flush before reopening: %v", s.path, err)
 	}
 	s.closer.Close()
-	s.closer = f
+	s.closer, s.out, s.file = f, f, f
 	s.w.Reset(f)
+	s.markGood()
 }
 
 // newJSONLSink writes to w; closer, when not nil, is closed by Close
 // after the final flush.
 func newJSONLSink(w io.Writer, closer io.Closer) *jsonlSink {
-	return &jsonlSink{w: bufio.NewWriterSize(w, 64<<10), closer: closer, line: make([]byte, 0, 1024)}
+	return &jsonlSink{w: bufio.NewWriterSize(w, 64<<10), out: w, closer: closer, line: make([]byte, 0, 1024)}
+}
+
+// sinkFile is what a file output needs of its file (*os.File; a test's
+// disk that fills up).
+type sinkFile interface {
+	io.Writer
+	io.Closer
+	Seek(offset int64, whence int) (int64, error)
+	Truncate(size int64) error
+}
+
+// Dropped counts lines lost to failed writes (the loop adds it to
+// Stats.SinkDropped, which /metrics shows).
+func (s *jsonlSink) Dropped() uint64 { return s.lost.Load() }
+
+// markGood notes that everything so far is in the file.
+func (s *jsonlSink) markGood() {
+	s.pending = 0
+	if s.file != nil {
+		if off, err := s.file.Seek(0, io.SeekCurrent); err == nil {
+			s.good = off
+		}
+	}
+}
+
+// failed drops the buffered lines after a write error and counts them
+// (plus extra, the line being written), cutting a file back to its last
+// good size so that no half line stays in it.
+func (s *jsonlSink) failed(extra uint64) {
+	s.failing = true
+	s.lost.Add(s.pending + extra)
+	s.pending = 0
+	s.w.Reset(s.out)
+	if s.file != nil {
+		s.file.Truncate(s.good)
+	}
 }
 
 // createJSONLSink opens the file at path for append (creating it): a
@@ -86,7 +134,8 @@ func createJSONLSink(path string, logf func(string, ...any)) (*jsonlSink, error)
 		return nil, fmt.Errorf("output jsonl:%s: %w", path, err)
 	}
 	s := newJSONLSink(f, f)
-	s.path, s.logf = path, logf
+	s.path, s.logf, s.file = path, logf, f
+	s.markGood()
 	return s, nil
 }
 
@@ -127,11 +176,26 @@ func (s *jsonlSink) Write(r *Result) error {
 		s.reopenFile()
 	}
 	s.line = appendResultJSON(s.line[:0], r)
-	_, err := s.w.Write(s.line)
-	return err
+	if _, err := s.w.Write(s.line); err != nil {
+		s.failed(1)
+		return err
+	}
+	s.pending++
+	return nil
 }
 
-func (s *jsonlSink) Flush() error { return s.w.Flush() }
+func (s *jsonlSink) Flush() error {
+	if err := s.w.Flush(); err != nil {
+		s.failed(0)
+		return err
+	}
+	s.markGood()
+	if s.failing && s.logf != nil {
+		s.logf("output jsonl:%s: writing again (%d lines lost so far)", s.path, s.lost.Load())
+	}
+	s.failing = false
+	return nil
+}
 
 func (s *jsonlSink) Close() error {
 	err := s.w.Flush()

@@ -59,6 +59,35 @@ type msgpackFileSink struct {
 	f      *os.File
 	w      *bufio.Writer
 	reopen atomic.Bool // SIGHUP: reopen path at the next write
+
+	// As jsonlSink: a failed write drops and counts the records since the
+	// last good flush and cuts the file back, instead of sticking.
+	pending uint64
+	good    int64
+	lost    atomic.Uint64
+	failing bool
+}
+
+// Dropped counts records lost to failed writes.
+func (s *msgpackFileSink) Dropped() uint64 { return s.lost.Load() }
+
+func (s *msgpackFileSink) markGood() {
+	s.pending = 0
+	if off, err := s.f.Seek(0, io.SeekCurrent); err == nil {
+		s.good = off
+	}
+	if s.failing {
+		s.logf("output msgpack:%s: writing again (%d results lost so far)", s.path, s.lost.Load())
+		s.failing = false
+	}
+}
+
+func (s *msgpackFileSink) failed(extra uint64) {
+	s.failing = true
+	s.lost.Add(s.pending + extra)
+	s.pending = 0
+	s.w.Reset(s.f)
+	s.f.Truncate(s.good)
 }
 
 // RequestReopen asks the sink to reopen its path before its next write
@@ -104,13 +133,20 @@ func (s *msgpackFileSink) open() error {
 		f.Close()
 		return fmt.Errorf("output msgpack:%s: %w", s.path, err)
 	}
-	s.f, s.w = f, bufio.NewWriterSize(f, 64<<10)
+	w := bufio.NewWriterSize(f, 64<<10)
 	if needHeader {
-		if _, err := s.w.Write(s.enc.header); err != nil {
+		// Written through at once: a later failed write cuts the file back
+		// to its last good size, which must never be before the header.
+		if _, err := w.Write(s.enc.header); err == nil {
+			err = w.Flush()
+		}
+		if err != nil {
 			f.Close()
 			return fmt.Errorf("output msgpack:%s: %w", s.path, err)
 		}
 	}
+	s.f, s.w = f, w
+	s.markGood()
 	return nil
 }
 
@@ -150,11 +186,22 @@ func (s *msgpackFileSink) Write(r *Result) error {
 	if s.reopen.Load() {
 		s.reopenFile()
 	}
-	_, err := s.w.Write(s.enc.encode(r))
-	return err
+	if _, err := s.w.Write(s.enc.encode(r)); err != nil {
+		s.failed(1)
+		return err
+	}
+	s.pending++
+	return nil
 }
 
-func (s *msgpackFileSink) Flush() error { return s.w.Flush() }
+func (s *msgpackFileSink) Flush() error {
+	if err := s.w.Flush(); err != nil {
+		s.failed(0)
+		return err
+	}
+	s.markGood()
+	return nil
+}
 
 func (s *msgpackFileSink) Close() error {
 	err := s.w.Flush()
