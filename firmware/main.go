@@ -101,7 +101,9 @@ func oneLine(err error) string {
 }
 
 // urlUserinfo matches the user:password@ of a URL inside any text.
-var urlUserinfo = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@?#]*):[^\s/?#]*@`)
+// (userinfo characters of RFC 3986 only: "mqtt://[user:pass@]host" in a
+// usage text is no URL).
+var urlUserinfo = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[A-Za-z0-9._~%!$&'()*+,;=-]*):[A-Za-z0-9._~%!$&'()*+,;=:@-]*@`)
 
 // redactURLs replaces the password of every scheme://user:password@ in s
 // by xxxxx, as url.URL.Redacted does: for log lines and errors that quote

@@ -1240,6 +1240,8 @@ func TestRedactURLs(t *testing.T) {
 		"source pipe:ffmpeg -i rtsp://admin:hunter2@cam/x -f rawvideo -": "source pipe:ffmpeg -i rtsp://admin:xxxxx@cam/x -f rawvideo -",
 		"gocv:rtsp://a:b@1.2.3.4:554/s and mqtt://u:p@w@h:1883":          "gocv:rtsp://a:xxxxx@1.2.3.4:554/s and mqtt://u:xxxxx@h:1883",
 		"mqtt://u@h:1883 http://h/a:b@c":                                 "mqtt://u@h:1883 http://h/a:b@c",
+		"want mqtt://[user:pass@]host[:port]":                            "want mqtt://[user:pass@]host[:port]",
+		"rtsp://admin:p%40ss:w0rd@cam":                                   "rtsp://admin:xxxxx@cam",
 		"no url":                                                         "no url",
 	} {
 		if got := redactURLs(in); got != want {

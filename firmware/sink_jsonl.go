@@ -67,6 +67,7 @@ func (s *jsonlSink) reopenFile() {
 		return
 	}
 	if err := s.w.Flush(); err != nil {
+		s.failed(0) // counted, and the old file cut back to whole lines
 		s.logf("output jsonl:%s: flush before reopening: %v", s.path, err)
 	}
 	s.closer.Close()

@@ -101,6 +101,7 @@ func (s *msgpackFileSink) reopenFile() {
 	s.reopen.Store(false)
 	oldF, oldW := s.f, s.w
 	if err := oldW.Flush(); err != nil {
+		s.failed(0) // counted, and the old file cut back to whole records
 		s.logf("output msgpack:%s: flush before reopening: %v", s.path, err)
 	}
 	if err := s.open(); err != nil {
