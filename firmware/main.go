@@ -95,9 +95,10 @@ func commandNames() string {
 }
 
 // oneLine keeps error messages to one line on stderr, with the password
-// of any URL in them (a broker's, an rtsp:// camera's) redacted.
+// of any URL in them (a broker's, an rtsp:// camera's) redacted and any
+// control character (a broker's reason string, a file name) escaped.
 func oneLine(err error) string {
-	return redactURLs(strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " "))
+	return termSafe(redactURLs(strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")), 8192)
 }
 
 // urlUserinfo matches the user:password@ of a URL inside any text.

@@ -1249,3 +1249,13 @@ func TestRedactURLs(t *testing.T) {
 		}
 	}
 }
+
+// A log line quoting something from outside (a child's stderr, a broker's
+// reason string) reaches the terminal with its escapes escaped.
+func TestRunLogEscapes(t *testing.T) {
+	var b bytes.Buffer
+	newRunLog(&b, false).warnf("camera said %q… raw: %s", "x", "\x1b]0;owned\x07 and rtsp://a:b@c")
+	if got := b.String(); strings.ContainsAny(got[:len(got)-1], "\x1b\x07\n") || !strings.Contains(got, `\x1b]0;owned\a and rtsp://a:xxxxx@c`) {
+		t.Errorf("log line %q", got)
+	}
+}

@@ -154,7 +154,9 @@ func newRunLog(w io.Writer, quiet bool) *runLog { return &runLog{w: w, quiet: qu
 func (l *runLog) warnf(format string, args ...any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	io.WriteString(l.w, "vggedge run: "+redactURLs(fmt.Sprintf(format, args...))+"\n")
+	// Log lines quote the broker, file names and child processes: no
+	// password, no terminal escape.
+	io.WriteString(l.w, "vggedge run: "+termSafe(redactURLs(fmt.Sprintf(format, args...)), 8192)+"\n")
 }
 
 func (l *runLog) infof(format string, args ...any) {
