@@ -272,7 +272,15 @@ func setUpRun(rf *runFlags, stdout io.Writer, lg *runLog) (_ *preparedRun, err e
 		case o == "jsonl":
 			s = newJSONLSink(stdout, nil)
 		case strings.HasPrefix(o, "jsonl:"):
-			s, err = createJSONLSink(strings.TrimPrefix(o, "jsonl:"), lg.warnf)
+			path, rot, rerr := splitRotation(strings.TrimPrefix(o, "jsonl:"))
+			if rerr != nil {
+				return nil, fmt.Errorf("output %s: %w", o, rerr)
+			}
+			var js *jsonlSink
+			if js, err = createJSONLSink(path, lg.warnf); err == nil {
+				js.rot = rot
+				s = js
+			}
 		default:
 			s, err = openMsgpackSink(strings.TrimPrefix(o, "msgpack:"), enc, lg.warnf)
 		}

@@ -362,3 +362,61 @@ func TestJSONLFullDiskRecovers(t *testing.T) {
 	}
 	t.Logf("150 results: %d in the file, %d lost while the disk was full; log:\n%s", got, s.Dropped(), lg)
 }
+
+// jsonl:PATH?rotate=SIZE&keep=N and the same for msgpack: once the file
+// reaches SIZE it becomes PATH.1 (and so on, N kept); nothing is lost
+// across the rotations and every msgpack file starts with its header.
+func TestFileOutputsRotate(t *testing.T) {
+	dir := t.TempDir()
+	jpath, mpath := filepath.Join(dir, "r.jsonl"), filepath.Join(dir, "r.msgpack")
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	code, _, errOut := runLiveCLI(t, ctx, "--source", "idx:"+gomnistDir(t), "--max-frames", "600",
+		"--output", "jsonl:"+jpath+"?rotate=8KiB&keep=3", "--output", "msgpack:"+mpath+"?rotate=8KiB&keep=3")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var lines []jsonLine
+	var frames []uint64
+	for _, suffix := range []string{".3", ".2", ".1", ""} {
+		data, err := os.ReadFile(jpath + suffix)
+		if err != nil {
+			t.Fatalf("%s: %v (want 3 rotated files and the current one)", jpath+suffix, err)
+		}
+		if suffix != "" && len(data) < 8<<10 {
+			t.Errorf("%s: %d bytes, rotated before 8 KiB", jpath+suffix, len(data))
+		}
+		lines = append(lines, parseJSONLines(t, string(data))...)
+		f, _, _ := readStream(t, mpath+suffix) // fails on a file without its header
+		frames = append(frames, f...)
+	}
+	if _, err := os.Stat(jpath + ".4"); err == nil {
+		t.Errorf("%s.4 exists: keep=3", jpath)
+	}
+	for i := 1; i < len(lines); i++ {
+		if *lines[i].Frame != *lines[i-1].Frame+1 {
+			t.Fatalf("line %d: frame %d after %d: a line lost or repeated across a rotation", i, *lines[i].Frame, *lines[i-1].Frame)
+		}
+	}
+	for i := 1; i < len(frames); i++ {
+		if frames[i] != frames[i-1]+1 {
+			t.Fatalf("msgpack result %d: frame %d after %d", i, frames[i], frames[i-1])
+		}
+	}
+	if *lines[len(lines)-1].Frame != 599 || frames[len(frames)-1] != 599 {
+		t.Errorf("last frames %d and %d, want 599", *lines[len(lines)-1].Frame, frames[len(frames)-1])
+	}
+	t.Logf("the last %d lines and %d results of 600 in 4 files each (older ones rotated away)", len(lines), len(frames))
+
+	for _, bad := range []struct{ out, want string }{
+		{"jsonl:" + jpath + "?rotate=1KiB", "rotate=1KiB: want a size of at least 4KiB"},
+		{"jsonl:" + jpath + "?keep=3", "keep= needs rotate=SIZE"},
+		{"msgpack:" + mpath + "?rotate=8KiB&keep=0", "keep=0: want 1..1000"},
+		{"jsonl:" + jpath + "?rotat=8KiB", `unknown option "rotat"`},
+	} {
+		code, _, errOut := runLiveCLI(t, context.Background(), "--source", "bundled:digits?fps=0", "--max-frames", "1", "--output", bad.out)
+		if code != exitBadInput || !strings.Contains(errOut, bad.want) {
+			t.Errorf("--output %s: exit %d, %q; want exit 2 and %q", bad.out, code, errOut, bad.want)
+		}
+	}
+}

@@ -40,6 +40,7 @@ type jsonlSink struct {
 	path   string
 	logf   func(string, ...any)
 	reopen atomic.Bool
+	rot    rotation
 }
 
 // RequestReopen asks a file sink to reopen its path before its next
@@ -195,6 +196,13 @@ func (s *jsonlSink) Flush() error {
 		s.logf("output jsonl:%s: writing again (%d lines lost so far)", s.path, s.lost.Load())
 	}
 	s.failing = false
+	if s.rot.maxBytes > 0 && s.good >= s.rot.maxBytes {
+		if err := shiftFiles(s.path, s.rot.keep); err != nil {
+			s.logf("output jsonl:%s: rotate: %v; going on in the same file", s.path, err)
+		} else {
+			s.reopenFile() // a new, empty PATH
+		}
+	}
 	return nil
 }
 

@@ -59,6 +59,7 @@ type msgpackFileSink struct {
 	f      *os.File
 	w      *bufio.Writer
 	reopen atomic.Bool // SIGHUP: reopen path at the next write
+	rot    rotation
 
 	// As jsonlSink: a failed write drops and counts the records since the
 	// last good flush and cuts the file back, instead of sticking.
@@ -201,6 +202,13 @@ func (s *msgpackFileSink) Flush() error {
 		return err
 	}
 	s.markGood()
+	if s.rot.maxBytes > 0 && s.good >= s.rot.maxBytes {
+		if err := shiftFiles(s.path, s.rot.keep); err != nil {
+			s.logf("output msgpack:%s: rotate: %v; going on in the same file", s.path, err)
+		} else {
+			s.reopenFile() // a new PATH, starting with the header
+		}
+	}
 	return nil
 }
 
@@ -321,5 +329,14 @@ func openMsgpackSink(target string, enc *msgpackEncoder, logf func(string, ...an
 		}
 		return newMsgpackNetSink("unix", path, enc, logf), nil
 	}
-	return createMsgpackFileSink(target, enc, logf)
+	path, rot, err := splitRotation(target)
+	if err != nil {
+		return nil, fmt.Errorf("output msgpack:%s: %w", target, err)
+	}
+	s, err := createMsgpackFileSink(path, enc, logf)
+	if err != nil {
+		return nil, err
+	}
+	s.rot = rot
+	return s, nil
 }

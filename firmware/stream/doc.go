@@ -40,7 +40,10 @@
 // stream after its last complete map — a torn last record left by a
 // SIGKILL or power cut is cut off first — and writes a fresh header only
 // when its model or labels differ from the stream's newest header. A file
-// that is not a results stream is refused. It is appended to live, so
+// that is not a results stream is refused. With `?rotate=SIZE&keep=N` the
+// file is renamed PATH.1 (older ones shifted, N kept) at the first flush
+// past SIZE and a new one starts with its header: each file is a whole
+// stream. It is appended to live, so
 // `tail -c +1 -f` works; it is never renamed into place. A TCP
 // (`msgpack:tcp:HOST:PORT`) or unix socket (`msgpack:unix:PATH`) output
 // connects out, and while the peer is away results are dropped (counted),
