@@ -166,7 +166,11 @@ func (d *folderDataset) Sample(i int, dst []byte) (int, error) {
 		return 0, err
 	}
 	defer f.Close()
-	img, _, err := image.Decode(f)
+	var size int64
+	if fi, err := f.Stat(); err == nil {
+		size = fi.Size()
+	}
+	img, err := DecodeImage(f, size)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", d.files[i], err)
 	}

@@ -81,6 +81,7 @@ type ReconnectingSource struct {
 	backoff    backoffPolicy
 	failures   int // since the last frame
 	reconnects atomic.Uint64
+	ended      atomic.Bool // the source returned ErrEnded: it is not reopened
 }
 
 // Reconnecting wraps a live source so that it survives a camera being
@@ -94,6 +95,9 @@ func Reconnecting(uri string, open func() (Source, error), o Options) Source {
 }
 
 func (r *ReconnectingSource) Read(f *Frame) error {
+	if r.ended.Load() {
+		return ErrEnded
+	}
 	for {
 		select {
 		case <-r.done:
@@ -102,7 +106,11 @@ func (r *ReconnectingSource) Read(f *Frame) error {
 		}
 		src, err := r.current()
 		if err == nil {
-			if err = src.Read(f); err == nil {
+			if err = src.Read(f); errors.Is(err, ErrEnded) {
+				r.drop(src)
+				r.ended.Store(true)
+				return err // a finite command is done: nothing to reconnect
+			} else if err == nil {
 				if r.failures > 0 {
 					r.reconnects.Add(1)
 					logf(r.o, "%s: reconnected after %d failed attempt(s)", r.uri, r.failures)

@@ -228,3 +228,26 @@ func TestCSISourceBadURIs(t *testing.T) {
 		t.Errorf("error %v should name the URI", err)
 	}
 }
+
+// A camera program that exits 0 is restarted too: unlike a pipe: command,
+// a camera has no end.
+func TestCSISourceRestartsCameraExitingZero(t *testing.T) {
+	dir := t.TempDir()
+	standIn(t, dir, "rpicam-vid", rpicamArgs(csiConfig{0, 64, 48, 30, "yuv420"}), "head -c 46080 /dev/zero\nexit 0") // 10 frames
+	withPath(t, dir)
+	var log syncLog
+	s, err := Open("csi://0", Options{Width: 64, Height: 48, Logf: log.logf, Backoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var f Frame
+	for i := range 25 {
+		if err := s.Read(&f); err != nil {
+			t.Fatalf("frame %d: %v; log:\n%s", i, err, &log)
+		}
+	}
+	if want := "csi://0: rpicam-vid exited (exit status 0); restarting in 5ms"; !strings.Contains(log.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, &log)
+	}
+}

@@ -1,7 +1,6 @@
 package camera
 
 import (
-	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -22,7 +21,7 @@ import (
 // returns; other files get Label -1. It is finite (io.EOF after the last
 // file) unless ?loop=1. A file that cannot be read or decoded — removed
 // mid-run, say — is logged and skipped, not fatal. Each file is decoded
-// with image.Decode, which allocates: acceptable at file rates, unlike the
+// with DecodeImage (header first, bounded), which allocates: acceptable at file rates, unlike the
 // camera sources' zero-allocation reads.
 
 func init() { register("file", openFileSource) }
@@ -163,16 +162,17 @@ func decodeFileRGB(path string, f *Frame) error {
 		return err // names the path already
 	}
 	defer file.Close()
-	img, _, err := image.Decode(file)
+	var size int64
+	if fi, err := file.Stat(); err == nil {
+		size = fi.Size()
+	}
+	img, err := DecodeImage(file, size)
 	if err != nil {
-		if errors.Is(err, image.ErrFormat) {
-			err = errors.New("not a JPEG or PNG image")
-		}
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
-	if w == 0 || h == 0 || w > maxFrameSide || h > maxFrameSide {
+	if w > maxFrameSide || h > maxFrameSide {
 		return fmt.Errorf("%s: image of %dx%d: want sides from 1 to %d", path, w, h, maxFrameSide)
 	}
 	f.Data = resizeData(f.Data, w*h*3)

@@ -15,7 +15,9 @@ import (
 // from its stdout — raw frames of Options.Format and Options.Width×Height
 // (the --format and --size flags), or, for MJPEG, a stream of JPEG images
 // split at their markers. The command is supervised (see supervise.go):
-// when it dies it is restarted with backoff and Seq goes on.
+// when it fails (exits non-zero, is killed, or closes its output and
+// hangs) it is restarted with backoff and Seq goes on; when it exits 0 —
+// ffmpeg at the end of a file — the source ends (ErrEnded, an io.EOF).
 //
 //	pipe:ffmpeg -loglevel error -f v4l2 -i /dev/video0 -f rawvideo -pix_fmt yuyv422 -s 640x480 -
 //	pipe:gst-launch-1.0 -q videotestsrc ! video/x-raw,format=I420,width=320,height=240 ! fdsink
@@ -46,6 +48,7 @@ func openPipeSource(rest string, o Options) (Source, error) {
 		return nil, err
 	}
 	s.sup = newSupervisor(uri, "command", []string{"/bin/sh", "-c", rest}, o)
+	s.sup.finite = true // a command that exits 0 has sent all its frames
 	if err := s.sup.start(); err != nil {
 		return nil, err
 	}
@@ -99,8 +102,8 @@ func (s *streamSource) Read(f *Frame) error {
 			logf(s.sup.o, "%s: skipped a frame: %v", s.uri, err)
 			continue
 		}
-		if !s.sup.restart(gen, err) {
-			return ErrClosed
+		if err := s.sup.restart(gen, err); err != nil {
+			return err
 		}
 	}
 }

@@ -371,3 +371,60 @@ func FuzzMJPEGSplitter(f *testing.F) {
 		t.Fatal("splitter did not reach the end of the stream")
 	})
 }
+
+// A pipe: command that exits 0 (ffmpeg at the end of a file) has sent all
+// its frames: the source ends with ErrEnded, an io.EOF, also through the
+// reconnecting wrapper run puts around live sources — it is not restarted.
+// A command that exits non-zero is still restarted.
+func TestPipeSourceEndsOnExitZero(t *testing.T) {
+	for _, wrapped := range []bool{false, true} {
+		var log syncLog
+		o := Options{Format: GRAY8, Width: 8, Height: 8, Logf: log.logf, Backoff: 5 * time.Millisecond}
+		open := func() (Source, error) { return Open("pipe:head -c 200 /dev/zero", o) } // 3 frames and 8 bytes
+		s, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wrapped {
+			first := s
+			s = Reconnecting("pipe:head", func() (Source, error) {
+				if f := first; f != nil {
+					first = nil
+					return f, nil
+				}
+				return open()
+			}, o)
+		}
+		var f Frame
+		n := 0
+		for err = s.Read(&f); err == nil; err = s.Read(&f) {
+			n++
+		}
+		if n != 3 || !errors.Is(err, ErrEnded) || !errors.Is(err, io.EOF) {
+			t.Errorf("wrapped %t: %d frames, then %v; want 3 and ErrEnded", wrapped, n, err)
+		}
+		if err := s.Read(&f); !errors.Is(err, io.EOF) && !errors.Is(err, ErrClosed) {
+			t.Errorf("wrapped %t: Read after the end: %v", wrapped, err)
+		}
+		s.Close()
+		if l := log.String(); !strings.Contains(l, "command exited (exit status 0): the source ended") || strings.Contains(l, "restarting") || strings.Contains(l, "reconnecting") {
+			t.Errorf("wrapped %t: log:\n%s", wrapped, l)
+		}
+	}
+
+	var log syncLog
+	s, err := Open("pipe:head -c 64 /dev/zero; exit 3", Options{Format: GRAY8, Width: 8, Height: 8, Logf: log.logf, Backoff: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var f Frame
+	for range 3 {
+		if err := s.Read(&f); err != nil {
+			t.Fatalf("a failing command: %v, want it restarted", err)
+		}
+	}
+	if !strings.Contains(log.String(), "command exited (exit status 3); restarting") {
+		t.Errorf("log:\n%s", &log)
+	}
+}

@@ -154,7 +154,18 @@ type supervisor struct {
 	done      chan struct{}
 	closeOnce sync.Once
 	restarts  atomic.Uint64
+
+	// finite: a child that exits 0 has delivered all its frames (a
+	// pipe: command on a file) and the source ends, not restarts. A
+	// camera program that exits, even with 0, is restarted.
+	finite bool
+	ended  bool // a finite child exited 0; guarded by mu
 }
+
+// ErrEnded is what a supervised source's Read returns once its command
+// exited 0: the end of its frames. It is an io.EOF, so the loop stops
+// cleanly, and a reconnecting wrapper does not reopen the source.
+var ErrEnded = fmt.Errorf("the command exited with status 0 (end of its frames): %w", io.EOF)
 
 func newSupervisor(uri, prog string, argv []string, o Options) *supervisor {
 	return &supervisor{uri: uri, prog: prog, argv: argv, o: o, backoff: newBackoff(o), done: make(chan struct{})}
@@ -181,7 +192,11 @@ func (s *supervisor) output() (*os.File, uint64, error) {
 		s.mu.Lock()
 		select {
 		case <-s.done:
+			ended := s.ended
 			s.mu.Unlock()
+			if ended {
+				return nil, 0, ErrEnded
+			}
 			return nil, 0, ErrClosed
 		default:
 		}
@@ -208,13 +223,17 @@ func (s *supervisor) output() (*os.File, uint64, error) {
 
 // restart stops the child of generation gen after reading from it failed
 // with cause, logs why, and waits out the backoff; the next output call
-// starts a new child. It returns false when the supervisor was closed.
-func (s *supervisor) restart(gen uint64, cause error) bool {
+// starts a new child. It returns ErrClosed when the supervisor was
+// closed, and, for a finite source, ErrEnded when the child exited 0.
+func (s *supervisor) restart(gen uint64, cause error) error {
 	s.mu.Lock()
 	c := s.cur
 	if c == nil || s.gen != gen {
 		s.mu.Unlock()
-		return !s.closed()
+		if s.closed() {
+			return ErrClosed
+		}
+		return nil
 	}
 	s.cur = nil
 	wait := s.backoff.next()
@@ -231,11 +250,20 @@ func (s *supervisor) restart(gen uint64, cause error) bool {
 	t.Stop()
 	if s.closed() {
 		c.stop()
-		return false
+		return ErrClosed
 	}
 	var why string
 	select {
 	case <-c.exited:
+		if s.finite && c.err == nil {
+			c.stop() // reaps what is left of its process group
+			logf(s.o, "%s: %s exited (%s): the source ended", s.uri, s.prog, c.status())
+			s.mu.Lock()
+			s.ended = true
+			s.mu.Unlock()
+			s.close()
+			return ErrEnded
+		}
 		why = "exited (" + c.status() + ")"
 	default:
 		if errors.Is(cause, io.EOF) || errors.Is(cause, io.ErrUnexpectedEOF) {
@@ -245,7 +273,10 @@ func (s *supervisor) restart(gen uint64, cause error) bool {
 	}
 	c.stop()
 	logf(s.o, "%s: %s %s; restarting in %v", s.uri, s.prog, why, wait)
-	return sleepOrDone(wait, s.done)
+	if !sleepOrDone(wait, s.done) {
+		return ErrClosed
+	}
+	return nil
 }
 
 // delivered notes a good frame: the next failure starts the backoff over.

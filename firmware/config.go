@@ -38,7 +38,7 @@ var configKeyOverrides = map[string]string{
 
 // configCommaFlags are string flags holding a comma-separated list: in
 // YAML they may also be a sequence.
-var configCommaFlags = map[string]bool{"when": true, "mqtt-when": true, "snapshot-when": true}
+var configCommaFlags = map[string]bool{"when": true, "mqtt-when": true, "snapshot-when": true, "http-allow-host": true}
 
 // configKey is the YAML key of run's flag name, dotted: flags named
 // mqtt-… and snapshot-… go under mqtt: and snapshot:, dashes become

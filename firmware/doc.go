@@ -19,8 +19,9 @@
 // Exit status: 0 success (check: the model fits), 1 check: the model does
 // not fit, 2 bad input (unknown board, malformed architecture file,
 // impossible sizes, bad flags), with a one-line message on stderr. run
-// exits 0 when its source ends, --max-frames is reached or a signal stops
-// it, and 1 when the source or an output fails for good mid-run. fleet
+// exits 0 when its source ends (a pipe: command exiting 0 included),
+// --max-frames is reached or SIGINT/SIGTERM stops it, and 1 when the source
+// or an output fails for good mid-run; SIGHUP reopens its output files. fleet
 // exits 1 when the broker cannot be reached; reduce 1 when no reduction
 // meets the budget.
 package main

@@ -22,7 +22,6 @@ import (
 
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
-	"github.com/vmihailenco/msgpack/v5"
 )
 
 // The topics vggedge run publishes under fleetTopicRoot/<device-id>/.
@@ -129,93 +128,99 @@ func (s *fleetState) ignore() bool {
 	return false
 }
 
-// applyStats reads the fields the table shows from a stats payload; the
-// payload is kept whole for --json.
+// applyStats reads the fields the table shows from a stats payload,
+// decoded into the publisher's own statsPayload; the payload is kept
+// whole for --json (msgpack converted to JSON).
 func (d *fleetDevice) applyStats(payload []byte) bool {
-	var st struct {
-		FPS    *float64 `json:"fps"`
-		Stages struct {
-			Latency struct {
-				P50  *float64 `json:"p50"`
-				Mean *float64 `json:"mean"`
-			} `json:"latency"`
-		} `json:"stages_ms"`
-		TempC *float64 `json:"temp_c"`
-		Model string   `json:"model"`
-		Board string   `json:"board"`
+	// Absent or null numbers stay NaN (JSON null leaves a field alone):
+	// shown as "-", not as 0.
+	nan := math.NaN()
+	fresh := func() statsPayload {
+		var st statsPayload
+		st.FPS = nan
+		st.StagesMs.Latency = statsStage{nan, nan, nan}
+		return st
 	}
+	st := fresh()
 	raw := payload
-	if err := json.Unmarshal(payload, &st); err != nil {
+	if err := json.Unmarshal(payload, &st); err != nil || !isJSONObject(payload) {
 		// --mqtt-format msgpack: the same keys.
-		var m map[string]any
-		if msgpack.Unmarshal(payload, &m) != nil || m == nil {
+		st = fresh()
+		if unmarshalBounded(payload, &st) != nil {
 			return false
 		}
-		if raw, err = json.Marshal(m); err != nil || json.Unmarshal(raw, &st) != nil {
+		c := st // JSON has no NaN
+		for _, x := range []*float64{&c.FPS, &c.StagesMs.Latency.Mean, &c.StagesMs.Latency.P50, &c.StagesMs.Latency.P99} {
+			if math.IsNaN(*x) || math.IsInf(*x, 0) {
+				*x = 0
+			}
+		}
+		if raw, err = json.Marshal(&c); err != nil {
 			return false
 		}
 	}
-	d.FPS = firstFinite(st.FPS)
-	d.LatencyMs = firstFinite(st.Stages.Latency.P50, st.Stages.Latency.Mean)
-	d.TempC = firstFinite(st.TempC)
+	d.FPS = finite(st.FPS)
+	d.LatencyMs = finite(st.StagesMs.Latency.P50)
+	if d.LatencyMs == nil {
+		d.LatencyMs = finite(st.StagesMs.Latency.Mean)
+	}
+	d.TempC = nil
+	if st.TempC != nil {
+		d.TempC = finite(*st.TempC)
+	}
 	d.Model, d.Board = st.Model, st.Board
 	d.Stats = json.RawMessage(bytes.Clone(raw))
 	return true
 }
 
-func firstFinite(xs ...*float64) *float64 {
-	for _, x := range xs {
-		if x != nil && !math.IsNaN(*x) && !math.IsInf(*x, 0) {
-			return x
-		}
+func finite(x float64) *float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return nil
 	}
-	return nil
+	return &x
 }
 
-// applyEvent keeps an event payload: JSON as it is, msgpack (--mqtt-format
-// msgpack) converted to JSON.
+// applyEvent keeps an event payload, decoded into the publisher's own
+// eventPayload: JSON as it is, msgpack (--mqtt-format msgpack) converted
+// to JSON.
 func (d *fleetDevice) applyEvent(payload []byte) bool {
-	var ev map[string]any
+	var ev eventPayload
 	raw := payload
-	if err := json.Unmarshal(payload, &ev); err != nil {
-		ev = nil
-		if msgpack.Unmarshal(payload, &ev) != nil || ev == nil {
+	if err := json.Unmarshal(payload, &ev); err != nil || !isJSONObject(payload) {
+		ev = eventPayload{}
+		if unmarshalBounded(payload, &ev) != nil {
 			return false
 		}
-		var err error
-		if raw, err = json.Marshal(ev); err != nil {
+		if raw, err = json.Marshal(&ev); err != nil {
 			return false
 		}
-	}
-	if ev == nil {
-		return false
 	}
 	d.LastEvent = json.RawMessage(bytes.Clone(raw))
-	label, _ := ev["label"].(string)
-	state, _ := ev["state"].(string)
-	prev, _ := ev["previous"].(string)
 	var t []string
 	switch {
-	case state == "disappeared" && prev != "":
-		t = append(t, prev, state)
-	case label != "":
-		t = append(t, label)
-		if state != "" {
-			t = append(t, state)
+	case ev.State == "disappeared" && ev.Previous != "":
+		t = append(t, ev.Previous, ev.State)
+	case ev.Label != "":
+		t = append(t, ev.Label)
+		if ev.State != "" {
+			t = append(t, ev.State)
 		}
-		if sc, ok := ev["score"].(float64); ok {
-			t = append(t, strconv.FormatFloat(sc, 'f', 2, 64))
-		}
-	case state != "":
-		t = append(t, state)
+		t = append(t, strconv.FormatFloat(float64(ev.Score), 'f', 2, 32))
+	case ev.State != "":
+		t = append(t, ev.State)
 	}
-	if ts, ok := ev["ts"].(string); ok {
-		if at, err := time.Parse(time.RFC3339Nano, ts); err == nil {
-			t = append(t, "at "+at.Local().Format("15:04:05"))
-		}
+	if at, err := time.Parse(time.RFC3339Nano, ev.TS); err == nil {
+		t = append(t, "at "+at.Local().Format("15:04:05"))
 	}
 	d.eventText = strings.Join(t, " ")
 	return true
+}
+
+// isJSONObject reports whether b is a JSON object (json.Unmarshal into a
+// struct also accepts null).
+func isJSONObject(b []byte) bool {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	return len(b) > 0 && b[0] == '{'
 }
 
 // fleetSnapshot is fleet --json's document.
@@ -271,9 +276,10 @@ func writeFleetTable(w io.Writer, snap fleetSnapshot, now time.Time) error {
 			ev = "-"
 		}
 		seen := now.Sub(d.LastSeen).Round(time.Second)
-		t.add(d.ID, d.Availability, ev, num(d.FPS, 1, ""), num(d.LatencyMs, 1, " ms"), num(d.TempC, 1, " °C"), seen.String()+" ago")
+		// Ids and labels come from the broker: never raw to a terminal.
+		t.add(termSafe(d.ID, 64), d.Availability, termSafe(ev, 80), num(d.FPS, 1, ""), num(d.LatencyMs, 1, " ms"), num(d.TempC, 1, " °C"), seen.String()+" ago")
 	}
-	if _, err := fmt.Fprintf(w, "%s  broker %s: %d online, %d offline, %d devices\n", now.Format("15:04:05"), snap.Broker, snap.Online, snap.Offline, len(snap.Devices)); err != nil {
+	if _, err := fmt.Fprintf(w, "%s  broker %s: %d online, %d offline, %d devices\n", now.Format("15:04:05"), termSafe(snap.Broker, 200), snap.Online, snap.Offline, len(snap.Devices)); err != nil {
 		return err
 	}
 	if len(snap.Devices) == 0 {
@@ -455,7 +461,7 @@ func fleetLive(ctx context.Context, args []string, stdout io.Writer) (int, error
 func fleetClientConfig(raw, caFile string) (cfg autopaho.ClientConfig, shown string, err error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
-		return cfg, "", fmt.Errorf("--mqtt %q: want mqtt://[user:pass@]host[:port] or mqtts://…", raw)
+		return cfg, "", fmt.Errorf("--mqtt %q: want mqtt://[user:pass@]host[:port] or mqtts://…", redactRawURL(raw))
 	}
 	u.Path = ""
 	secure := false
@@ -471,7 +477,7 @@ func fleetClientConfig(raw, caFile string) (cfg autopaho.ClientConfig, shown str
 			u.Host += ":8883"
 		}
 	default:
-		return cfg, "", fmt.Errorf("--mqtt %q: scheme %q: want mqtt:// or mqtts://", raw, u.Scheme)
+		return cfg, "", fmt.Errorf("--mqtt %q: scheme %q: want mqtt:// or mqtts://", redactRawURL(raw), u.Scheme)
 	}
 	if caFile != "" && !secure {
 		return cfg, "", fmt.Errorf("--mqtt-ca %s applies to mqtts:// only, not %s", caFile, u.Scheme)

@@ -9,11 +9,13 @@ import (
 	"log/slog"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+	"unicode"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
@@ -401,6 +403,8 @@ func FuzzFleetHandle(f *testing.F) {
 	f.Add("vggedge/a/event", []byte(`{"state":"appeared","label":"7","score":0.9,"ts":"2026-01-02T03:04:05Z"}`))
 	f.Add("vggedge/a/event", []byte{0x81, 0xa5, 's', 't', 'a', 't', 'e', 0xa1, 'x'})
 	f.Add("vggedge/a/availability", []byte("online"))
+	f.Add("vggedge/a/stats", []byte{0xdf, 0xff, 0xff, 0xff, 0xff})
+	f.Add("vggedge/a\x1b[2J/event", []byte{0x81, 0xa5, 'l', 'a', 'b', 'e', 'l', 0xa2, 0x1b, '['})
 	f.Fuzz(func(t *testing.T, topic string, payload []byte) {
 		s := newFleetState()
 		ok := s.handle(topic, payload)
@@ -413,5 +417,127 @@ func FuzzFleetHandle(f *testing.F) {
 		}
 		var b bytes.Buffer
 		writeFleetTable(&b, snap, time.Now())
+		for _, r := range b.String() {
+			if r != '\n' && (unicode.IsControl(r) || unicode.Is(unicode.Cf, r)) {
+				t.Fatalf("%q %q: control character %U in the table %q", topic, payload, r, b.String())
+			}
+		}
+	})
+}
+
+// Five bytes of msgpack claiming a map of 4 billion entries: decoded into
+// the bounded payload structs they cost almost nothing and are ignored
+// (into map[string]any, as fleet used to, they cost ~84 MB).
+func TestFleetHostilePayloadAllocatesLittle(t *testing.T) {
+	bomb := []byte{0xdf, 0xff, 0xff, 0xff, 0xff}
+	for _, topic := range []string{"vggedge/x/stats", "vggedge/x/event"} {
+		s := newFleetState()
+		var ok bool
+		n := allocatedBytes(func() { ok = s.handle(topic, bomb) })
+		if ok || n > 1<<20 {
+			t.Errorf("%s: handled %t, %d bytes allocated; want ignored, < 1 MiB", topic, ok, n)
+		}
+		t.Logf("%s: %d bytes allocated", topic, n)
+	}
+	var m map[string]any
+	t.Logf("for comparison, into map[string]any: %d bytes allocated", allocatedBytes(func() { msgpack.Unmarshal(bomb, &m) }))
+}
+
+func allocatedBytes(f func()) uint64 {
+	var a, b runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&a)
+	f()
+	runtime.ReadMemStats(&b)
+	return b.TotalAlloc - a.TotalAlloc
+}
+
+// An event vggedge run publishes as msgpack (a float32 score) shows its
+// score in the table, as a JSON one does.
+func TestFleetMsgpackEventScore(t *testing.T) {
+	s := newFleetState()
+	ev, err := msgpack.Marshal(eventPayloadOf(&labelEvent{State: "appeared", Label: "cat", Score: 0.875, Frame: 3, Time: time.Now(), Since: time.Now()}, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.handle("vggedge/m/event", ev) {
+		t.Fatalf("msgpack event %x not handled", ev)
+	}
+	var b bytes.Buffer
+	writeFleetTable(&b, s.snapshot(), time.Now())
+	if !strings.Contains(b.String(), "cat appeared 0.88") {
+		t.Errorf("table without the msgpack event's score:\n%s", b.String())
+	}
+}
+
+// Device ids (from topics) and labels (from payloads) are the broker's:
+// a terminal escape in either is printed escaped, never raw.
+func TestFleetTableSanitizes(t *testing.T) {
+	s := newFleetState()
+	s.handle("vggedge/evil\x1b]0;pwned\x07/availability", []byte("online"))
+	s.handle("vggedge/evil\x1b]0;pwned\x07/event", []byte(`{"state":"appeared","label":"\u001b[2J\u202eboom","score":0.9}`))
+	var b bytes.Buffer
+	writeFleetTable(&b, s.snapshot(), time.Now())
+	out := b.String()
+	if strings.ContainsAny(out, "\x1b\x07\u202e") {
+		t.Errorf("raw control characters in the table: %q", out)
+	}
+	if !strings.Contains(out, `evil\x1b]0;pwned\a`) || !strings.Contains(out, `\x1b[2J\u202eboom appeared`) {
+		t.Errorf("table does not show the escaped id and label:\n%s", out)
+	}
+}
+
+// A payload claiming an 800 MB string in 14 bytes, again and again: with
+// msgpack.Unmarshal's pooled decoders each one grew a kept buffer by a
+// megabyte (2000 of them: 13 GB). Checked first, they cost nothing lasting.
+func TestFleetRepeatedHostilePayloads(t *testing.T) {
+	p := []byte("\x81\xa500\xdb\xdb\xdb\xdb\xdb0000")
+	s := newFleetState()
+	n := allocatedBytes(func() {
+		for range 2000 {
+			s.handle("vggedge/x/event", p)
+		}
+	})
+	if n > 8<<20 {
+		t.Errorf("2000 hostile payloads allocated %d bytes", n)
+	}
+	t.Logf("2000 hostile payloads: %d bytes allocated in all", n)
+}
+
+// checkMsgpack accepts what the publisher writes and rejects lengths that
+// run past the end.
+func TestCheckMsgpack(t *testing.T) {
+	ev, _ := msgpack.Marshal(eventPayloadOf(&labelEvent{State: "appeared", Label: "cat", Score: 0.5, Time: time.Now(), Since: time.Now()}, "snap.jpg"))
+	st, _ := msgpack.Marshal(&statsPayload{Model: "digits", FPS: 3})
+	mixed, _ := msgpack.Marshal(map[string]any{"a": []any{1, -1, 1.5, float32(2), "x", []byte{1}, nil, true, map[string]any{"b": int64(1) << 40}}})
+	for _, b := range [][]byte{ev, st, mixed} {
+		if err := checkMsgpack(b); err != nil {
+			t.Errorf("%x: %v", b, err)
+		}
+	}
+	for _, b := range [][]byte{{0xdf, 0xff, 0xff, 0xff, 0xff}, []byte("\x81\xa1a\xdb\x7f\xff\xff\xff"), {0x91}, {0xc1}, {0x81, 0xa1, 'a', 0xc9, 0, 0, 0, 9, 1}, append(bytes.Repeat([]byte{0x91}, 40), 0)} {
+		if err := checkMsgpack(b); err == nil {
+			t.Errorf("%x accepted", b)
+		}
+	}
+}
+
+// Whatever checkMsgpack accepts, the msgpack library reads to its end.
+func FuzzCheckMsgpack(f *testing.F) {
+	ev, _ := msgpack.Marshal(eventPayloadOf(&labelEvent{State: "changed", Label: "7", Previous: "1", Score: 0.9}, ""))
+	f.Add(ev)
+	f.Add([]byte{0xdf, 0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte("\x81\xa500\xdb\xdb\xdb\xdb\xdb0000"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if checkMsgpack(b) != nil {
+			return
+		}
+		r := bytes.NewReader(b)
+		if err := msgpack.NewDecoder(r).Skip(); err != nil {
+			t.Fatalf("%x accepted by checkMsgpack, but Skip: %v", b, err)
+		}
+		if r.Len() != 0 {
+			t.Fatalf("%x: bytes left after the value", b)
+		}
 	})
 }

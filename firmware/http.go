@@ -13,6 +13,8 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +23,7 @@ import (
 	"time"
 
 	"github.com/vggedge/vggedge/camera"
+	"golang.org/x/net/netutil"
 )
 
 //go:embed http_page.html
@@ -44,6 +47,23 @@ const (
 )
 
 var errNoPicture = errors.New("no picture yet")
+
+// Limits of the live page's server against clients that misbehave (vars,
+// so tests can shorten them).
+var (
+	// httpReadTimeout bounds reading a whole request, body included: a
+	// request announcing a body it never sends is dropped. It ends with
+	// the request: the MJPEG stream's response is not bound by it.
+	httpReadTimeout = 15 * time.Second
+	// httpMaxConns caps the connections served at once; further ones wait
+	// in the listen backlog until one closes.
+	httpMaxConns = 256
+)
+
+// httpMaxHeaderBytes bounds a request's headers (Go's default is 1 MiB):
+// 8 KiB is plenty for a browser and keeps 200 connections well below a
+// megabyte each.
+const httpMaxHeaderBytes = 8 << 10
 
 // httpSink serves the live page, the camera stream, /api/status and
 // /metrics. The loop's side (ObservePicture, Write) only copies under a
@@ -72,6 +92,9 @@ type httpSink struct {
 	cut   map[*http.ResponseController]struct{}
 
 	enc pictureEncoder
+
+	allowHosts   map[string]bool // Host names served besides IP literals and loopback names
+	hostRejected atomic.Uint64
 }
 
 // newHTTPSink listens on addr and serves the live page until Close. Its
@@ -79,7 +102,12 @@ type httpSink struct {
 // address without a host (":8080", or just "8080") binds the loopback
 // interface only: showing a camera to the network is something a user asks
 // for by naming the interface ("0.0.0.0:8080").
-func newHTTPSink(addr string, stats StatsSource, logf func(string, ...any)) (PictureSink, error) {
+//
+// Requests whose Host header is not an IP address, a loopback name
+// (localhost, *.localhost), this machine's hostname (and hostname.local),
+// the host of addr or one of allowHosts are refused (403): a web page on
+// another site cannot read the camera through DNS rebinding.
+func newHTTPSink(addr string, stats StatsSource, logf func(string, ...any), allowHosts ...string) (PictureSink, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
@@ -108,6 +136,17 @@ func newHTTPSink(addr string, stats StatsSource, logf func(string, ...any)) (Pic
 		done:   make(chan struct{}),
 		served: make(chan struct{}),
 		cut:    map[*http.ResponseController]struct{}{},
+
+		allowHosts: map[string]bool{},
+	}
+	for _, h := range append(allowHosts, host) {
+		if h = strings.ToLower(strings.TrimSuffix(h, ".")); h != "" {
+			s.allowHosts[h] = true
+		}
+	}
+	if hn, err := os.Hostname(); err == nil && hn != "" {
+		hn = strings.ToLower(hn)
+		s.allowHosts[hn], s.allowHosts[hn+".local"] = true, true
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.servePage)
@@ -116,18 +155,50 @@ func newHTTPSink(addr string, stats StatsSource, logf func(string, ...any)) (Pic
 	mux.HandleFunc("GET /api/status", s.serveStatus)
 	mux.HandleFunc("GET /metrics", s.serveMetrics)
 	s.srv = &http.Server{
-		Handler:           mux,
+		Handler:           s.checkHost(mux),
 		ReadHeaderTimeout: 10 * time.Second, // a client that never finishes its request holds nothing for long
+		ReadTimeout:       httpReadTimeout,  // nor one that never sends the body it announced
 		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    httpMaxHeaderBytes,
 	}
+	limited := netutil.LimitListener(ln, httpMaxConns)
 	go func() {
 		defer close(s.served)
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.srv.Serve(limited); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logf("live page: %v", err)
 		}
 	}()
 	logf("live page: %s", s.URL())
 	return s, nil
+}
+
+// checkHost refuses requests for a Host the page is not served as.
+func (s *httpSink) checkHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.hostAllowed(r.Host) {
+			if n := s.hostRejected.Add(1); n&(n-1) == 0 {
+				s.logf("live page: refused a request for host %s (%d so far): not this machine's; allow it with --http-allow-host", termSafe(strconv.Quote(r.Host), 80), n)
+			}
+			http.Error(w, "vggedge: host "+strconv.Quote(r.Host)+" is not served here (DNS rebinding?); start vggedge with --http-allow-host to allow it", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *httpSink) hostAllowed(hostport string) bool {
+	h := hostport
+	if hh, _, err := net.SplitHostPort(hostport); err == nil {
+		h = hh
+	}
+	h = strings.ToLower(strings.TrimSuffix(strings.Trim(h, "[]"), "."))
+	if h == "" {
+		return true // an HTTP/1.0 client without Host: browsers always send one
+	}
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true // an IP literal cannot be rebound to another site's name
+	}
+	return h == "localhost" || strings.HasSuffix(h, ".localhost") || s.allowHosts[h]
 }
 
 // liveBindAddr applies the loopback rule to a --http value.
@@ -236,6 +307,10 @@ func (s *httpSink) serveStream(w http.ResponseWriter, r *http.Request) {
 		delete(s.cut, rc)
 		s.cutMu.Unlock()
 	}()
+	// ReadTimeout does not end a stream that runs for hours: net/http
+	// clears the read deadline once a body-less request is read (its
+	// background read), so only the write deadline below applies
+	// (TestHTTPSinkStreamOutlivesReadTimeout).
 	// Chromium shows a part only once the next part's headers have arrived,
 	// so each part's boundary and headers go out right after the previous
 	// picture, not before the next one (which may be seconds away). The

@@ -75,10 +75,10 @@ func (l *logBuffer) String() string {
 	return strings.Join(l.lines, "\n")
 }
 
-func startHTTPSink(t *testing.T, addr string, stats StatsSource) (*httpSink, *logBuffer) {
+func startHTTPSink(t *testing.T, addr string, stats StatsSource, allowHosts ...string) (*httpSink, *logBuffer) {
 	t.Helper()
 	var log logBuffer
-	ps, err := newHTTPSink(addr, stats, log.logf)
+	ps, err := newHTTPSink(addr, stats, log.logf, allowHosts...)
 	if err != nil {
 		t.Fatalf("newHTTPSink(%q): %v", addr, err)
 	}

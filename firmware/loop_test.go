@@ -126,7 +126,7 @@ func TestLoopStepAllocs(t *testing.T) {
 	}()
 	_, labels, _ := digitsSession(t, 1)
 	enc := newMsgpackEncoder("digits", labels, 5)
-	file, err := createMsgpackFileSink(filepath.Join(dir, "r.msgpack"), enc)
+	file, err := createMsgpackFileSink(filepath.Join(dir, "r.msgpack"), enc, t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +361,7 @@ func TestLoopSourceError(t *testing.T) {
 	}
 	failing := &failAfter{Source: src, n: 10}
 	sess, labels, pre := digitsSession(t, 1)
-	jl, err := createJSONLSink(filepath.Join(dir, "r.jsonl"))
+	jl, err := createJSONLSink(filepath.Join(dir, "r.jsonl"), t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 )
 
@@ -93,9 +94,26 @@ func commandNames() string {
 	return strings.Join(ns, ", ")
 }
 
-// oneLine keeps error messages to one line on stderr.
+// oneLine keeps error messages to one line on stderr, with the password
+// of any URL in them (a broker's, an rtsp:// camera's) redacted and any
+// control character (a broker's reason string, a file name) escaped.
 func oneLine(err error) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
+	return termSafe(redactURLs(strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")), 8192)
+}
+
+// urlUserinfo matches the user:password@ of a URL inside any text.
+// (userinfo characters of RFC 3986 only: "mqtt://[user:pass@]host" in a
+// usage text is no URL).
+var urlUserinfo = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[A-Za-z0-9._~%!$&'()*+,;=-]*):[A-Za-z0-9._~%!$&'()*+,;=:@-]*@`)
+
+// redactURLs replaces the password of every scheme://user:password@ in s
+// by xxxxx, as url.URL.Redacted does: for log lines and errors that quote
+// a source URI or a command line.
+func redactURLs(s string) string {
+	if !strings.Contains(s, "://") {
+		return s
+	}
+	return urlUserinfo.ReplaceAllString(s, "${1}:xxxxx@")
 }
 
 // newFlags makes a FlagSet that reports errors through the returned error

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/url"
@@ -33,6 +34,7 @@ const (
 // mqttFlags are run's --mqtt…, --device-id and --snapshot… flags.
 type mqttFlags struct {
 	url, ca, deviceID string
+	passwordFile      string
 	when, format      string
 	on, off           float64
 	dwell, statsEvery time.Duration
@@ -44,6 +46,7 @@ type mqttFlags struct {
 
 func addMQTTFlags(fs *flag.FlagSet, f *mqttFlags) {
 	fs.StringVar(&f.url, "mqtt", "", "publish events, availability and stats to this broker: mqtt://[user:pass@]host[:1883] or mqtts://host[:8883] (default off)")
+	fs.StringVar(&f.passwordFile, "mqtt-password-file", "", "read the broker password from this file (one line; instead of a password in the --mqtt URL)")
 	fs.StringVar(&f.ca, "mqtt-ca", "", "CA certificate file (PEM) that signs the mqtts:// broker's certificate (default: the system's)")
 	fs.StringVar(&f.deviceID, "device-id", "", "this device's id in MQTT topics vggedge/<id>/… ([a-z0-9_-]; default: the hostname)")
 	fs.StringVar(&f.when, "mqtt-when", "", "labels whose appearance, change or disappearance is an event, comma-separated (default: any label)")
@@ -96,7 +99,7 @@ func mqttConfigFromFlags(f *mqttFlags, labels []string, model, board string) (*m
 		for _, bad := range []struct {
 			set  bool
 			flag string
-		}{{f.ca != "", "--mqtt-ca"}, {f.discovery, "--mqtt-discovery"}, {f.deviceID != "", "--device-id"}, {f.format != "json", "--mqtt-format"}} {
+		}{{f.ca != "", "--mqtt-ca"}, {f.passwordFile != "", "--mqtt-password-file"}, {f.discovery, "--mqtt-discovery"}, {f.deviceID != "", "--device-id"}, {f.format != "json", "--mqtt-format"}} {
 			if bad.set {
 				return nil, fmt.Errorf("%s needs --mqtt URL", bad.flag)
 			}
@@ -129,6 +132,11 @@ func mqttConfigFromFlags(f *mqttFlags, labels []string, model, board string) (*m
 	if c.broker, c.tls, err = parseBrokerURL(f.url, f.ca); err != nil {
 		return nil, err
 	}
+	if f.passwordFile != "" {
+		if err := setPasswordFromFile(c.broker, f.passwordFile); err != nil {
+			return nil, err
+		}
+	}
 	switch f.format {
 	case "json":
 	case "msgpack":
@@ -151,15 +159,94 @@ func mqttConfigFromFlags(f *mqttFlags, labels []string, model, board string) (*m
 	return c, nil
 }
 
+// setPasswordFromFile sets u's password to the first line of path
+// (--mqtt-password-file): a secret kept out of the URL, the YAML file and
+// the process list.
+func setPasswordFromFile(u *url.URL, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("--mqtt-password-file: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 4097))
+	if err != nil {
+		return fmt.Errorf("--mqtt-password-file %s: %w", path, err)
+	}
+	if len(b) > 4096 {
+		return fmt.Errorf("--mqtt-password-file %s: longer than 4096 bytes: want the password alone", path)
+	}
+	pw, _, _ := strings.Cut(string(b), "\n")
+	pw = strings.TrimSuffix(pw, "\r")
+	if pw == "" {
+		return fmt.Errorf("--mqtt-password-file %s: empty first line: want the password", path)
+	}
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			return fmt.Errorf("--mqtt-password-file %s: --mqtt %s has a password already: give one or the other", path, u.Redacted())
+		}
+	}
+	user := ""
+	if u.User != nil {
+		user = u.User.Username()
+	}
+	u.User = url.UserPassword(user, pw)
+	return nil
+}
+
+// redactRawURL is raw with the password of any user:password@ replaced by
+// xxxxx, also when raw does not parse as a URL: for messages.
+func redactRawURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.Opaque == "" {
+		return u.Redacted()
+	}
+	prefix, rest := "", raw
+	if i := strings.Index(raw, "://"); i >= 0 {
+		prefix, rest = raw[:i+3], raw[i+3:]
+	}
+	auth := rest
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		auth = rest[:i]
+	}
+	at := strings.LastIndex(auth, "@")
+	if at < 0 {
+		return raw
+	}
+	user, _, hasPassword := strings.Cut(auth[:at], ":")
+	if !hasPassword {
+		return raw
+	}
+	return prefix + user + ":xxxxx" + rest[at:]
+}
+
+// redactErr replaces u, password and all, in err's text (paho's connect
+// errors hold the URL as given) by its redacted form.
+func redactErr(err error, u *url.URL) error {
+	if err == nil || u == nil || u.User == nil {
+		return err
+	}
+	if _, has := u.User.Password(); !has {
+		return err
+	}
+	msg := strings.ReplaceAll(err.Error(), u.String(), u.Redacted())
+	if p, _ := u.User.Password(); len(p) >= 6 { // a short one would mangle the message
+		msg = strings.ReplaceAll(msg, p, "xxxxx")
+	}
+	return errors.New(msg)
+}
+
 // parseBrokerURL reads --mqtt (and --mqtt-ca for mqtts).
 func parseBrokerURL(raw, caFile string) (*url.URL, *tls.Config, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--mqtt %q: %v", raw, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL, which holds the password
+		}
+		return nil, nil, fmt.Errorf("--mqtt %q: %v", redactRawURL(raw), err)
 	}
 	want := "want mqtt://[user:pass@]host[:port] or mqtts://host[:port]"
 	if u.Scheme != "mqtt" && u.Scheme != "mqtts" {
-		return nil, nil, fmt.Errorf("--mqtt %s: scheme %q: %s", u.Redacted(), u.Scheme, want)
+		return nil, nil, fmt.Errorf("--mqtt %s: scheme %q: %s", redactRawURL(raw), u.Scheme, want)
 	}
 	if u.Hostname() == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 		return nil, nil, fmt.Errorf("--mqtt %s: %s", u.Redacted(), want)
@@ -323,11 +410,16 @@ func newMQTTSink(c mqttConfig, stats StatsSource, logf, infof func(string, ...an
 	m.ring = make([]mqttMessage, c.queueDepth)
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	cc := autopaho.ClientConfig{
-		ServerUrls:                    []*url.URL{c.broker},
-		TlsCfg:                        c.tls,
-		KeepAlive:                     c.keepAlive,
-		CleanStartOnInitialConnection: true, // a previous run's session is not ours to resume
-		SessionExpiryInterval:         600,  // resume this run's session across reconnects
+		ServerUrls: []*url.URL{c.broker},
+		TlsCfg:     c.tls,
+		KeepAlive:  c.keepAlive,
+		// A persistent session from the first connection: mosquitto keeps
+		// (and persists across its own restarts) only the session of a
+		// client that connected with CleanStart=0. The sink only
+		// publishes, so a previous run's session holds nothing it could
+		// be handed back.
+		CleanStartOnInitialConnection: false,
+		SessionExpiryInterval:         600, // resume the session across reconnects and broker restarts
 		ReconnectBackoff:              autopaho.NewExponentialBackoff(c.backoffMin, c.backoffMax, min(4*c.backoffMin, c.backoffMax), 2),
 		ConnectTimeout:                c.connectTimeout,
 		OnConnectionUp:                m.connectionUp,
@@ -345,7 +437,7 @@ func newMQTTSink(c mqttConfig, stats StatsSource, logf, infof func(string, ...an
 	cm, err := autopaho.NewConnection(m.ctx, cc)
 	if err != nil {
 		m.cancel()
-		return nil, fmt.Errorf("--mqtt %s: %w", c.broker.Redacted(), err)
+		return nil, fmt.Errorf("--mqtt %s: %w", c.broker.Redacted(), redactErr(err, c.broker))
 	}
 	m.cm = cm
 	go m.publishLoop()
@@ -409,7 +501,7 @@ func (m *mqttSink) connectionDown() bool {
 // a broker that is down for hours does not flood the journal.
 func (m *mqttSink) connectError(err error) {
 	if n := m.connectFails.Add(1); n&(n-1) == 0 {
-		m.logf("mqtt: %v (%d attempts so far; retrying with backoff)", err, n)
+		m.logf("mqtt: %v (%d attempts so far; retrying with backoff)", redactErr(err, m.cfg.broker), n)
 	}
 }
 
@@ -479,23 +571,38 @@ func (m *mqttSink) enqueue(payload []byte) {
 // Stats.SinkDropped).
 func (m *mqttSink) Dropped() uint64 { return m.dropped.Load() }
 
+// The wire format of the MQTT messages, defined once: vggedge run
+// publishes these structs and vggedge fleet decodes into the same ones
+// (bounded: a struct never allocates from a length prefix the way a
+// map[string]any does).
+
 // eventPayload is the event message: JSON, or msgpack with the same keys.
 type eventPayload struct {
-	State    string  `json:"state" msgpack:"state"`
-	Label    string  `json:"label" msgpack:"label"`
-	Score    float32 `json:"score" msgpack:"score"`
-	Previous string  `json:"previous" msgpack:"previous"`
-	Frame    uint64  `json:"frame" msgpack:"frame"`
-	TS       string  `json:"ts" msgpack:"ts"`
-	Since    string  `json:"since" msgpack:"since"`
-	Snapshot string  `json:"snapshot,omitempty" msgpack:"snapshot,omitempty"`
+	State    string    `json:"state" msgpack:"state"`
+	Label    string    `json:"label" msgpack:"label"`
+	Score    wireScore `json:"score" msgpack:"score"`
+	Previous string    `json:"previous" msgpack:"previous"`
+	Frame    uint64    `json:"frame" msgpack:"frame"`
+	TS       string    `json:"ts" msgpack:"ts"`
+	Since    string    `json:"since" msgpack:"since"`
+	Snapshot string    `json:"snapshot,omitempty" msgpack:"snapshot,omitempty"`
+}
+
+// wireScore is a score on the wire: written as a float32, read from a
+// msgpack float32 or float64 (other publishers write doubles).
+type wireScore float32
+
+func (s *wireScore) DecodeMsgpack(d *msgpack.Decoder) error {
+	v, err := d.DecodeFloat64()
+	*s = wireScore(v)
+	return err
 }
 
 const tsLayout = "2006-01-02T15:04:05.000Z07:00"
 
 func eventPayloadOf(ev *labelEvent, snapshot string) *eventPayload {
 	return &eventPayload{
-		State: ev.State, Label: ev.Label, Score: ev.Score, Previous: ev.Previous, Frame: ev.Frame,
+		State: ev.State, Label: ev.Label, Score: wireScore(ev.Score), Previous: ev.Previous, Frame: ev.Frame,
 		TS: ev.Time.UTC().Format(tsLayout), Since: ev.Since.UTC().Format(tsLayout), Snapshot: snapshot,
 	}
 }
@@ -607,7 +714,7 @@ func (m *mqttSink) pause(err error) {
 		return // the connection went; connectionUp wakes us
 	}
 	if !errors.Is(err, autopaho.ConnectionDownError) {
-		m.logf("mqtt: publish: %v; retrying", err)
+		m.logf("mqtt: publish: %v; retrying", redactErr(err, m.cfg.broker))
 	} // else: lost, and connectionDown is on its way
 	d := m.cfg.backoffMin
 	if closing {

@@ -42,6 +42,7 @@ type runFlags struct {
 	gpio                        gpioConfig
 	when                        string
 	http                        string
+	httpAllowHost               string
 	statsEvery                  time.Duration
 	quiet                       bool
 	mqtt                        mqttFlags // --mqtt…, --device-id, --snapshot… (mqtt.go)
@@ -78,11 +79,35 @@ func runLive(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 		rf.gpio.when = strings.Split(rf.when, ",")
 	}
 	lg := newRunLog(stderr, rf.quiet)
+	// SIGHUP (logrotate's postrotate, systemctl reload) reopens the
+	// output files; it no longer kills the run.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	r, err := setUpRun(&rf, stdout, lg)
 	if err != nil {
 		return exitBadInput, cfg.explain(err)
 	}
 	defer r.sess.Close()
+	hupDone := make(chan struct{})
+	defer close(hupDone)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				if len(r.reopeners) == 0 {
+					lg.warnf("SIGHUP: no output files to reopen")
+					continue
+				}
+				for _, o := range r.reopeners {
+					o.RequestReopen()
+				}
+				lg.warnf("SIGHUP: reopening %d output file(s) at their next result", len(r.reopeners))
+			case <-hupDone:
+				return
+			}
+		}
+	}()
 	if err := r.loop.Run(ctx); err != nil {
 		return exitRunFailed, err
 	}
@@ -110,6 +135,7 @@ func (rf *runFlags) flagSet(stdout io.Writer) *flag.FlagSet {
 	fs.Float64Var(&rf.gpio.off, "off-score", 0.5, "score the pin must stay below for --hold before it goes Low (< --on-score)")
 	fs.DurationVar(&rf.gpio.hold, "hold", time.Second, "how long the score must stay below --off-score before the pin goes Low")
 	fs.StringVar(&rf.http, "http", "", "serve the live page at this address, e.g. 127.0.0.1:8080 (default off)")
+	fs.StringVar(&rf.httpAllowHost, "http-allow-host", "", "host names the live page answers to besides IP addresses, localhost and this machine's hostname, comma-separated, e.g. cam.example.org")
 	fs.DurationVar(&rf.statsEvery, "stats-every", 0, "log a stats line to stderr this often, e.g. 10s (0: never)")
 	fs.BoolVar(&rf.quiet, "quiet", false, "log only warnings and errors")
 	addMQTTFlags(fs, &rf.mqtt)
@@ -128,7 +154,9 @@ func newRunLog(w io.Writer, quiet bool) *runLog { return &runLog{w: w, quiet: qu
 func (l *runLog) warnf(format string, args ...any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	fmt.Fprintf(l.w, "vggedge run: "+format+"\n", args...)
+	// Log lines quote the broker, file names and child processes: no
+	// password, no terminal escape.
+	io.WriteString(l.w, "vggedge run: "+termSafe(redactURLs(fmt.Sprintf(format, args...)), 8192)+"\n")
 }
 
 func (l *runLog) infof(format string, args ...any) {
@@ -139,9 +167,13 @@ func (l *runLog) infof(format string, args ...any) {
 
 // preparedRun is a loop ready to Run, with what it was built from.
 type preparedRun struct {
-	loop *Loop
-	sess *infer.Session
+	loop      *Loop
+	sess      *infer.Session
+	reopeners []reopener // the file outputs, for SIGHUP
 }
+
+// reopener is an output writing to a path, which it can reopen.
+type reopener interface{ RequestReopen() }
 
 // setUpRun validates the flags, opens the model, the source and the
 // outputs, and builds the loop. On error everything opened is closed.
@@ -233,13 +265,22 @@ func setUpRun(rf *runFlags, stdout io.Writer, lg *runLog) (_ *preparedRun, err e
 	// The outputs.
 	enc := newMsgpackEncoder(q.Name, labels, rf.topK)
 	var sinks []namedSink
+	var reopeners []reopener
 	for _, o := range outs {
 		var s Sink
 		switch {
 		case o == "jsonl":
 			s = newJSONLSink(stdout, nil)
 		case strings.HasPrefix(o, "jsonl:"):
-			s, err = createJSONLSink(strings.TrimPrefix(o, "jsonl:"))
+			path, rot, rerr := splitRotation(strings.TrimPrefix(o, "jsonl:"))
+			if rerr != nil {
+				return nil, fmt.Errorf("output %s: %w", o, rerr)
+			}
+			var js *jsonlSink
+			if js, err = createJSONLSink(path, lg.warnf); err == nil {
+				js.rot = rot
+				s = js
+			}
 		default:
 			s, err = openMsgpackSink(strings.TrimPrefix(o, "msgpack:"), enc, lg.warnf)
 		}
@@ -248,6 +289,9 @@ func setUpRun(rf *runFlags, stdout io.Writer, lg *runLog) (_ *preparedRun, err e
 		}
 		closers = append(closers, func() { s.Close() })
 		sinks = append(sinks, namedSink{o, s})
+		if ro, ok := s.(reopener); ok && o != "jsonl" {
+			reopeners = append(reopeners, ro)
+		}
 	}
 	if rf.gpio.pin != "" {
 		name, pin, err := openGPIOPin(rf.gpio.pin)
@@ -264,7 +308,11 @@ func setUpRun(rf *runFlags, stdout io.Writer, lg *runLog) (_ *preparedRun, err e
 
 	stats := &lateStats{}
 	if rf.http != "" {
-		h, err := newHTTPSink(rf.http, stats, lg.warnf)
+		var allow []string
+		if rf.httpAllowHost != "" {
+			allow = strings.Split(rf.httpAllowHost, ",")
+		}
+		h, err := newHTTPSink(rf.http, stats, lg.warnf, allow...)
 		if err != nil {
 			return nil, fmt.Errorf("--http %s: %w", rf.http, err)
 		}
@@ -299,7 +347,7 @@ func setUpRun(rf *runFlags, stdout io.Writer, lg *runLog) (_ *preparedRun, err e
 	lg.infof("model %s (int8, input %v, %d classes), source %s (%s), %d thread(s), kernels %s",
 		q.Name, q.Input, classes, uri, mode, sess.Threads(), kernels.Describe())
 	lg.infof("%s", budgetLine(q, sess, srcBytes, det))
-	return &preparedRun{loop: loop, sess: sess}, nil
+	return &preparedRun{loop: loop, sess: sess, reopeners: reopeners}, nil
 }
 
 // lateStats lets the live page exist before the loop it reports on.

@@ -2,11 +2,13 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -19,32 +21,190 @@ import (
 // buffer that the sink queue flushes whenever it runs dry.
 type jsonlSink struct {
 	w      *bufio.Writer
+	out    io.Writer // what w writes to
 	closer io.Closer // nil for stdout
 	line   []byte
+
+	// A failed write (a full disk) drops what is buffered instead of
+	// sticking (bufio.Writer keeps its first error for good): the lines
+	// since the last good flush are counted in lost, a file is cut back
+	// to where they began, and writing resumes once the cause goes away.
+	file    sinkFile // nil for stdout
+	pending uint64   // lines buffered or written since the last good flush
+	good    int64    // the file's size after the last good flush
+	lost    atomic.Uint64
+	failing bool // since a failed write, until a flush succeeds
+
+	// A file sink (jsonl:PATH) reopens its path on request (SIGHUP, after
+	// logrotate moved the file), on its own goroutine at the next write.
+	path   string
+	logf   func(string, ...any)
+	reopen atomic.Bool
+	rot    rotation
+}
+
+// RequestReopen asks a file sink to reopen its path before its next
+// write; for stdout it does nothing.
+func (s *jsonlSink) RequestReopen() {
+	if s.path != "" {
+		s.reopen.Store(true)
+	}
+}
+
+// reopenFile flushes and closes the file and opens path again (for
+// append): after a rotation, results go to the new file. If the path
+// cannot be opened the old file is kept, and the reason logged.
+func (s *jsonlSink) reopenFile() {
+	s.reopen.Store(false)
+	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	if err == nil {
+		err = cutTornLine(f, s.logf)
+		if err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		s.logf("output jsonl:%s: reopen: %v; still writing to the file opened before", s.path, err)
+		return
+	}
+	if err := s.w.Flush(); err != nil {
+		s.failed(0) // counted, and the old file cut back to whole lines
+		s.logf("output jsonl:%s: flush before reopening: %v", s.path, err)
+	}
+	s.closer.Close()
+	s.closer, s.out, s.file = f, f, f
+	s.w.Reset(f)
+	s.markGood()
 }
 
 // newJSONLSink writes to w; closer, when not nil, is closed by Close
 // after the final flush.
 func newJSONLSink(w io.Writer, closer io.Closer) *jsonlSink {
-	return &jsonlSink{w: bufio.NewWriterSize(w, 64<<10), closer: closer, line: make([]byte, 0, 1024)}
+	return &jsonlSink{w: bufio.NewWriterSize(w, 64<<10), out: w, closer: closer, line: make([]byte, 0, 1024)}
 }
 
-// createJSONLSink creates (or truncates) the file at path.
-func createJSONLSink(path string) (*jsonlSink, error) {
-	f, err := os.Create(path)
+// sinkFile is what a file output needs of its file (*os.File; a test's
+// disk that fills up).
+type sinkFile interface {
+	io.Writer
+	io.Closer
+	Seek(offset int64, whence int) (int64, error)
+	Truncate(size int64) error
+}
+
+// Dropped counts lines lost to failed writes (the loop adds it to
+// Stats.SinkDropped, which /metrics shows).
+func (s *jsonlSink) Dropped() uint64 { return s.lost.Load() }
+
+// markGood notes that everything so far is in the file.
+func (s *jsonlSink) markGood() {
+	s.pending = 0
+	if s.file != nil {
+		if off, err := s.file.Seek(0, io.SeekCurrent); err == nil {
+			s.good = off
+		}
+	}
+}
+
+// failed drops the buffered lines after a write error and counts them
+// (plus extra, the line being written), cutting a file back to its last
+// good size so that no half line stays in it.
+func (s *jsonlSink) failed(extra uint64) {
+	s.failing = true
+	s.lost.Add(s.pending + extra)
+	s.pending = 0
+	s.w.Reset(s.out)
+	if s.file != nil {
+		s.file.Truncate(s.good)
+	}
+}
+
+// createJSONLSink opens the file at path for append (creating it): a
+// restart continues the results, it never truncates them. A torn last
+// line (no newline: the previous run was killed mid-write) is cut off, so
+// every line of the file stays one whole JSON object.
+func createJSONLSink(path string, logf func(string, ...any)) (*jsonlSink, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("output jsonl:%s: %w", path, err)
 	}
-	return newJSONLSink(f, f), nil
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	if err := cutTornLine(f, logf); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("output jsonl:%s: %w", path, err)
+	}
+	s := newJSONLSink(f, f)
+	s.path, s.logf, s.file = path, logf, f
+	s.markGood()
+	return s, nil
+}
+
+// cutTornLine truncates a regular file after its last newline when it
+// does not end with one. A line longer than what it looks back over is
+// ended with a newline instead (nothing is cut that might be data).
+func cutTornLine(f *os.File, logf func(string, ...any)) error {
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() == 0 {
+		return err
+	}
+	const back = 64 << 10 // far beyond any line vggedge writes
+	n := min(fi.Size(), back)
+	tail := make([]byte, n)
+	if _, err := f.ReadAt(tail, fi.Size()-n); err != nil {
+		return err
+	}
+	if tail[n-1] == '\n' {
+		return nil
+	}
+	i := bytes.LastIndexByte(tail, '\n')
+	if i < 0 && fi.Size() > back {
+		_, err := f.Write([]byte{'\n'})
+		return err
+	}
+	keep := fi.Size() - n + int64(i) + 1
+	if err := f.Truncate(keep); err != nil {
+		return fmt.Errorf("cut off the torn last line: %w", err)
+	}
+	if logf != nil {
+		logf("output jsonl:%s: cut off a torn last line (%d bytes, left by an unclean stop)", f.Name(), fi.Size()-keep)
+	}
+	return nil
 }
 
 func (s *jsonlSink) Write(r *Result) error {
+	if s.reopen.Load() {
+		s.reopenFile()
+	}
 	s.line = appendResultJSON(s.line[:0], r)
-	_, err := s.w.Write(s.line)
-	return err
+	if _, err := s.w.Write(s.line); err != nil {
+		s.failed(1)
+		return err
+	}
+	s.pending++
+	return nil
 }
 
-func (s *jsonlSink) Flush() error { return s.w.Flush() }
+func (s *jsonlSink) Flush() error {
+	if err := s.w.Flush(); err != nil {
+		s.failed(0)
+		return err
+	}
+	s.markGood()
+	if s.failing && s.logf != nil {
+		s.logf("output jsonl:%s: writing again (%d lines lost so far)", s.path, s.lost.Load())
+	}
+	s.failing = false
+	if s.rot.maxBytes > 0 && s.good >= s.rot.maxBytes {
+		if err := shiftFiles(s.path, s.rot.keep); err != nil {
+			s.logf("output jsonl:%s: rotate: %v; going on in the same file", s.path, err)
+		} else {
+			s.reopenFile() // a new, empty PATH
+		}
+	}
+	return nil
+}
 
 func (s *jsonlSink) Close() error {
 	err := s.w.Flush()

@@ -57,7 +57,7 @@ func TestJSONStringMatchesEncodingJSON(t *testing.T) {
 
 func TestJSONLSinkFileAndAllocs(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "out.jsonl")
-	s, err := createJSONLSink(path)
+	s, err := createJSONLSink(path, t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestJSONLSinkFileAndAllocs(t *testing.T) {
 	if len(lines) != 1001 || *lines[1000].Frame != 1004 || bytes.Count(data, []byte("\n")) != 1001 {
 		t.Errorf("%d lines, last frame %d", len(lines), *lines[len(lines)-1].Frame)
 	}
-	if _, err := createJSONLSink(filepath.Join(t.TempDir(), "no", "such", "dir.jsonl")); err == nil {
+	if _, err := createJSONLSink(filepath.Join(t.TempDir(), "no", "such", "dir.jsonl"), t.Logf); err == nil {
 		t.Error("no error for a path in a missing directory")
 	}
 }

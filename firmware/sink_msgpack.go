@@ -3,8 +3,10 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -16,6 +18,8 @@ import (
 // in a reused buffer: hand-encoded, 0 allocations per frame.
 type msgpackEncoder struct {
 	header []byte // the encoded header, sent first on every file/connection
+	model  string
+	labels []string
 	res    stream.Result
 	buf    []byte
 }
@@ -23,8 +27,9 @@ type msgpackEncoder struct {
 func newMsgpackEncoder(model string, labels []string, topK int) *msgpackEncoder {
 	return &msgpackEncoder{
 		header: stream.AppendHeader(nil, &stream.Header{Model: model, Labels: labels}),
-		res:    stream.Result{Top: make([]stream.Class, 0, topK)},
-		buf:    make([]byte, 0, 1024),
+		model:  model, labels: labels,
+		res: stream.Result{Top: make([]stream.Class, 0, topK)},
+		buf: make([]byte, 0, 1024),
 	}
 }
 
@@ -42,33 +47,170 @@ func (e *msgpackEncoder) encode(r *Result) []byte {
 	return e.buf
 }
 
-// msgpackFileSink writes the stream to a file created (or truncated) at
-// start and appended to live; readers may follow it while it grows.
+// msgpackFileSink writes the stream to a file opened for append: a new
+// file starts with the header; an existing stream is continued after its
+// last complete record (a torn one, left by a SIGKILL or a power cut, is
+// cut off), with a fresh header only when the model or labels changed.
+// Readers may follow it while it grows.
 type msgpackFileSink struct {
-	enc *msgpackEncoder
-	f   *os.File
-	w   *bufio.Writer
+	path   string
+	enc    *msgpackEncoder
+	logf   func(string, ...any)
+	f      *os.File
+	w      *bufio.Writer
+	reopen atomic.Bool // SIGHUP: reopen path at the next write
+	rot    rotation
+
+	// As jsonlSink: a failed write drops and counts the records since the
+	// last good flush and cuts the file back, instead of sticking.
+	pending uint64
+	good    int64
+	lost    atomic.Uint64
+	failing bool
 }
 
-func createMsgpackFileSink(path string, enc *msgpackEncoder) (*msgpackFileSink, error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("output msgpack:%s: %w", path, err)
+// Dropped counts records lost to failed writes.
+func (s *msgpackFileSink) Dropped() uint64 { return s.lost.Load() }
+
+func (s *msgpackFileSink) markGood() {
+	s.pending = 0
+	if off, err := s.f.Seek(0, io.SeekCurrent); err == nil {
+		s.good = off
 	}
-	s := &msgpackFileSink{enc: enc, f: f, w: bufio.NewWriterSize(f, 64<<10)}
-	if _, err := s.w.Write(enc.header); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("output msgpack:%s: %w", path, err)
+	if s.failing {
+		s.logf("output msgpack:%s: writing again (%d results lost so far)", s.path, s.lost.Load())
+		s.failing = false
+	}
+}
+
+func (s *msgpackFileSink) failed(extra uint64) {
+	s.failing = true
+	s.lost.Add(s.pending + extra)
+	s.pending = 0
+	s.w.Reset(s.f)
+	s.f.Truncate(s.good)
+}
+
+// RequestReopen asks the sink to reopen its path before its next write
+// (SIGHUP, after logrotate moved the file).
+func (s *msgpackFileSink) RequestReopen() { s.reopen.Store(true) }
+
+// reopenFile flushes and closes the file and opens path again: a new file
+// gets the header, an existing stream is continued. If that fails the old
+// file is kept, and the reason logged.
+func (s *msgpackFileSink) reopenFile() {
+	s.reopen.Store(false)
+	oldF, oldW := s.f, s.w
+	if err := oldW.Flush(); err != nil {
+		s.failed(0) // counted, and the old file cut back to whole records
+		s.logf("output msgpack:%s: flush before reopening: %v", s.path, err)
+	}
+	if err := s.open(); err != nil {
+		s.f, s.w = oldF, oldW
+		s.logf("%v; still writing to the file opened before", err)
+		return
+	}
+	oldF.Close()
+}
+
+func createMsgpackFileSink(path string, enc *msgpackEncoder, logf func(string, ...any)) (*msgpackFileSink, error) {
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	s := &msgpackFileSink{path: path, enc: enc, logf: logf}
+	if err := s.open(); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
 
-func (s *msgpackFileSink) Write(r *Result) error {
-	_, err := s.w.Write(s.enc.encode(r))
-	return err
+// open opens (or reopens) the file and positions the stream's end.
+func (s *msgpackFileSink) open() error {
+	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("output msgpack:%s: %w", s.path, err)
+	}
+	needHeader, err := continueStream(f, s.enc, s.logf)
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("output msgpack:%s: %w", s.path, err)
+	}
+	w := bufio.NewWriterSize(f, 64<<10)
+	if needHeader {
+		// Written through at once: a later failed write cuts the file back
+		// to its last good size, which must never be before the header.
+		if _, err := w.Write(s.enc.header); err == nil {
+			err = w.Flush()
+		}
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("output msgpack:%s: %w", s.path, err)
+		}
+	}
+	s.f, s.w = f, w
+	s.markGood()
+	return nil
 }
 
-func (s *msgpackFileSink) Flush() error { return s.w.Flush() }
+// continueStream reads the stream already in f (a regular file; anything
+// else, such as /dev/null or a FIFO, is written to as it is) and cuts off
+// a torn last record. It says whether a header must be written: the file
+// is empty, or its newest header is for another model or labels.
+func continueStream(f *os.File, enc *msgpackEncoder, logf func(string, ...any)) (bool, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	if !fi.Mode().IsRegular() || fi.Size() == 0 {
+		return true, nil
+	}
+	r := stream.NewReader(io.NewSectionReader(f, 0, fi.Size()))
+	for err == nil {
+		_, err = r.Next()
+	}
+	if err != io.EOF {
+		return false, fmt.Errorf("the file holds something other than a results stream to continue (%v); move it away or choose another path", err)
+	}
+	if r.Torn() {
+		if err := f.Truncate(r.Offset()); err != nil {
+			return false, fmt.Errorf("cut off the torn last record: %w", err)
+		}
+		logf("output msgpack:%s: cut off a torn last record (%d bytes at byte %d, left by an unclean stop)", f.Name(), fi.Size()-r.Offset(), r.Offset())
+	}
+	h := r.Header()
+	if h == nil {
+		return true, nil
+	}
+	return h.Model != enc.model || !slices.Equal(h.Labels, enc.labels), nil
+}
+
+func (s *msgpackFileSink) Write(r *Result) error {
+	if s.reopen.Load() {
+		s.reopenFile()
+	}
+	if _, err := s.w.Write(s.enc.encode(r)); err != nil {
+		s.failed(1)
+		return err
+	}
+	s.pending++
+	return nil
+}
+
+func (s *msgpackFileSink) Flush() error {
+	if err := s.w.Flush(); err != nil {
+		s.failed(0)
+		return err
+	}
+	s.markGood()
+	if s.rot.maxBytes > 0 && s.good >= s.rot.maxBytes {
+		if err := shiftFiles(s.path, s.rot.keep); err != nil {
+			s.logf("output msgpack:%s: rotate: %v; going on in the same file", s.path, err)
+		} else {
+			s.reopenFile() // a new PATH, starting with the header
+		}
+	}
+	return nil
+}
 
 func (s *msgpackFileSink) Close() error {
 	err := s.w.Flush()
@@ -187,5 +329,14 @@ func openMsgpackSink(target string, enc *msgpackEncoder, logf func(string, ...an
 		}
 		return newMsgpackNetSink("unix", path, enc, logf), nil
 	}
-	return createMsgpackFileSink(target, enc)
+	path, rot, err := splitRotation(target)
+	if err != nil {
+		return nil, fmt.Errorf("output msgpack:%s: %w", target, err)
+	}
+	s, err := createMsgpackFileSink(path, enc, logf)
+	if err != nil {
+		return nil, err
+	}
+	s.rot = rot
+	return s, nil
 }

@@ -35,15 +35,26 @@
 //
 // # Transport
 //
-// A file (`msgpack:PATH`) is created or truncated at start and appended to
-// live, so `tail -c +1 -f` works; it is never renamed into place. A TCP
+// A file (`msgpack:PATH`) is opened for append, never truncated: a new
+// file starts with the header; a restarted vggedge continues an existing
+// stream after its last complete map — a torn last record left by a
+// SIGKILL or power cut is cut off first — and writes a fresh header only
+// when its model or labels differ from the stream's newest header. A file
+// that is not a results stream is refused. With `?rotate=SIZE&keep=N` the
+// file is renamed PATH.1 (older ones shifted, N kept) at the first flush
+// past SIZE and a new one starts with its header: each file is a whole
+// stream. It is appended to live, so
+// `tail -c +1 -f` works; it is never renamed into place. A TCP
 // (`msgpack:tcp:HOST:PORT`) or unix socket (`msgpack:unix:PATH`) output
 // connects out, and while the peer is away results are dropped (counted),
 // not buffered.
 //
 // # Reading
 //
-// NewReader decodes a stream from any io.Reader. It bounds every length
+// NewReader decodes a stream from any io.Reader. A stream that ends inside
+// a map (its writer was killed mid-write, a connection was cut) ends at
+// the last complete result: Next returns io.EOF, Torn reports the torn
+// tail and Offset where the complete part ends. It bounds every length
 // prefix (strings, arrays, maps, nesting) and never allocates from a
 // length before the bytes exist, so hostile input yields an error, not an
 // out-of-memory crash.

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -20,11 +21,13 @@ const (
 
 // Reader decodes a results stream.
 type Reader struct {
-	r   *bufio.Reader
-	off int64 // bytes consumed, for error messages
-	hdr *Header
-	buf [8]byte
-	key []byte // scratch for map keys, grown up to MaxString
+	r    *bufio.Reader
+	off  int64 // bytes consumed, for error messages
+	good int64 // bytes up to the end of the last complete map
+	torn bool  // the stream ended inside a map
+	hdr  *Header
+	buf  [8]byte
+	key  []byte // scratch for map keys, grown up to MaxString
 }
 
 // NewReader reads a stream from r.
@@ -35,10 +38,37 @@ func NewReader(r io.Reader) *Reader {
 // Header is the newest header read, nil before Next has read one.
 func (d *Reader) Header() *Header { return d.hdr }
 
+// Offset is the number of bytes up to the end of the last complete map
+// (header or result) Next has read: where a writer continuing the stream
+// must append.
+func (d *Reader) Offset() int64 { return d.good }
+
+// Torn reports whether the stream ended inside a map (its writer was
+// killed mid-write, or a connection was cut): Next then returned io.EOF
+// after the last complete result, and the torn bytes from Offset on were
+// skipped.
+func (d *Reader) Torn() bool { return d.torn }
+
 // Next returns the next frame's result. It reads the header first (and any
-// later header) on the way. At the clean end of the stream it returns
-// io.EOF; a stream cut inside a map gives io.ErrUnexpectedEOF, wrapped.
+// later header) on the way. At the end of the stream it returns io.EOF —
+// also when the stream ends inside a map, a torn last record (see Torn).
+// Malformed or hostile data before the end is an error naming its byte
+// offset.
 func (d *Reader) Next() (Result, error) {
+	if d.torn {
+		return Result{}, io.EOF
+	}
+	res, err := d.next()
+	if err != nil && errors.Is(err, io.ErrUnexpectedEOF) {
+		// Every read inside a map turns io.EOF into ErrUnexpectedEOF:
+		// the input is exhausted, so this is the stream's last record.
+		d.torn = true
+		return Result{}, io.EOF
+	}
+	return res, err
+}
+
+func (d *Reader) next() (Result, error) {
 	for {
 		start := d.off
 		if _, err := d.r.Peek(1); err == io.EOF {
@@ -103,6 +133,7 @@ func (d *Reader) Next() (Result, error) {
 				return Result{}, fmt.Errorf("stream: header at byte %d: version %d not supported (this reader knows %d)", start, h.Version, Version)
 			}
 			d.hdr = &h
+			d.good = d.off
 			continue
 		}
 		if d.hdr == nil {
@@ -111,6 +142,7 @@ func (d *Reader) Next() (Result, error) {
 		if !hasFrame || !hasTS || !top {
 			return Result{}, fmt.Errorf("stream: frame map at byte %d: missing one of the keys \"frame\", \"ts\", \"top\"", start)
 		}
+		d.good = d.off
 		return res, nil
 	}
 }
