@@ -171,6 +171,23 @@ func (s *Session) plan(shapes []Shape) error {
 			// Weights in the kernel's own layout (packed for the SIMD
 			// kernel, or Winograd's U), made once here, not every frame;
 			// the workers share it read-only.
+			if nw > 1 && kernels.SplitChannels(&full, nw) {
+				// The kernel would rather have each thread take some
+				// output channels (F(4,3) layers with few tile rows or
+				// large weights: each thread would otherwise transform
+				// all of U and pad its own rows to whole tiles).
+				hw := out.H * out.W
+				for w, r := range splitRange(l.Out, nw, 8) {
+					p := sessPart{empty: r[0] == r[1], y0: r[0] * hw, y1: r[1] * hw}
+					if !p.empty {
+						p.conv = full.Channels(r[0], r[1])
+						p.conv.Prepared = kernels.PrepareConv(&p.conv)
+						s.workers[w].scr.Reserve(&p.conv)
+					}
+					st.parts = append(st.parts, p)
+				}
+				break
+			}
 			full.Prepared = kernels.PrepareConv(&full)
 			// Threads split the output rows: each builds only its rows'
 			// im2row patch (splitting channels made every thread build

@@ -53,9 +53,9 @@
 // weights or for another kernel, every call packs them again. It adds to
 // the int8 weights (those alias the model file): AVX2's int16 layout
 // doubles them (29 MB for VGG16's convolutions), VNNI and NEON SDOT
-// repeat them in bytes, F(4,3)'s U is 8 bytes a weight up to 12 MB a
+// repeat them in bytes, F(4,3)'s U is 8 bytes a weight up to 8 MB a
 // layer and larger layers keep 1 byte a weight (permuted) and transform U
-// per block of 8 output channels as they run (~35 MB for VGG16).
+// per block of 8 output channels as they run (~27 MB for VGG16).
 //
 // # Pooling and ReLU
 //

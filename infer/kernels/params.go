@@ -41,6 +41,23 @@ type Conv2dParams struct {
 	Prepared *PreparedConv
 }
 
+// Channels is p restricted to output channels [o0, o1): the same input,
+// the weights, bias and output constants of those channels, and no
+// Prepared (prepare the result itself). Its output is those channels'
+// planes, O·OH·OW values from channel o0's.
+func (p *Conv2dParams) Channels(o0, o1 int) Conv2dParams {
+	q := *p
+	t := p.Taps()
+	q.O, q.Weight, q.Bias, q.Prepared = o1-o0, p.Weight[o0*t:o1*t], p.Bias[o0:o1], nil
+	if p.Mult != nil {
+		q.Mult, q.Shift = p.Mult[o0:o1], p.Shift[o0:o1]
+	}
+	if p.WScale != nil {
+		q.WScale = p.WScale[o0:o1]
+	}
+	return q
+}
+
 // Taps is the accumulation length of one output: C·KH·KW.
 func (p *Conv2dParams) Taps() int { return p.C * p.KH * p.KW }
 

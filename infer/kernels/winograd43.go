@@ -78,8 +78,8 @@ const (
 	// w43FullU is the most bytes of U a layer keeps prepared; larger
 	// layers keep their weights permuted (1 byte each, not 8) and
 	// transform U a block of 8 channels at a time as a band needs it,
-	// which keeps VGG16's prepared weights at ~35 MB instead of 118 MB.
-	w43FullU = 12 << 20
+	// which keeps VGG16's prepared weights at ~27 MB instead of 118 MB.
+	w43FullU = 8 << 20
 )
 
 // Check the chunk bound: 9·w43MaxKC·128² < 2²⁵ and w43MaxKC even.
@@ -98,6 +98,19 @@ func wino43Fits(p *Conv2dParams) bool {
 	}
 	tw4 := int64((p.OW+3)/4+3) &^ 3
 	return int64(w43Pos)*2*int64(p.C+w43MaxKC)*tw4 <= w43MaxRowV
+}
+
+// SplitChannels reports whether parts threads had better split p by
+// output channels (Conv2dParams.Channels) than by rows: on the F(4,3)
+// path, when p's U is too large to keep (each thread would transform all
+// of it) or p has fewer than 4 tile rows a thread (each would pad its rows
+// to whole tiles), and there are at least 16 channels a thread.
+func SplitChannels(p *Conv2dParams, parts int) bool {
+	if !useWino43(p) || p.O < 16*parts {
+		return false
+	}
+	g := w43GeomFor(p, (p.C+w43MaxKC-1)/w43MaxKC)
+	return 2*g.uSize(p) > w43FullU || (p.OH+3)/4 < 4*parts
 }
 
 // useWino43 reports whether this CPU runs p on the F(4,3) path.

@@ -215,7 +215,7 @@ func TestWino43PreparedSize(t *testing.T) {
 	for _, tc := range []struct {
 		c, o   int
 		wantWC bool
-	}{{256, 512, false}, {512, 512, true}} {
+	}{{256, 256, false}, {256, 512, true}, {512, 512, true}} {
 		p, _ := randSIMDConv(r, tc.c, 4, 4, tc.o, 3, 3, 1, 1)
 		pc := prepareWino43(p)
 		if (pc.w43c != nil) != tc.wantWC || (pc.u43 != nil) == tc.wantWC {
