@@ -149,7 +149,10 @@ func applySpec(m *infer.Model, order, mean, std, labelsFile string) error {
 	if s.ChannelOrder == "" {
 		if m.Input.C == 3 {
 			*s = infer.ImageNetSpec()
-			s.ResizeShorter = max(s.ResizeShorter, min(m.Input.H, m.Input.W)*256/224)
+			// torchvision's eval transform: Resize(int(S / 0.875)) then
+			// CenterCrop(S) — 256 for 224, 73 for 64 (a fixed 256 made a
+			// 64-pixel model see the central 6% of the picture).
+			s.ResizeShorter = min(m.Input.H, m.Input.W) * 8 / 7
 		} else {
 			*s = infer.InputSpec{ChannelOrder: "GRAY", Mean: []float32{0.5}, Std: []float32{0.5}, Resize: "stretch"}
 		}
