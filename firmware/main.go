@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"runtime/debug"
 	"strings"
 )
 
@@ -40,8 +41,8 @@ func init() {
 		{"info", "print a model file's summary, input spec and provenance", runInfo},
 		{"train", "train a small float model on idx data (the digits demo)", runTrain},
 		{"bench", "time int8 inference: median, p90, per layer, peak RSS, conditions", runBench},
-		{"version", "print the version", func([]string, io.Writer) (int, error) {
-			fmt.Println("vggedge", version)
+		{"version", "print the version", func(_ []string, w io.Writer) (int, error) {
+			fmt.Fprintln(w, "vggedge", versionString())
 			return exitOK, nil
 		}},
 	}
@@ -52,6 +53,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && (args[0] == "-v" || args[0] == "--version" || args[0] == "-version") {
+		args = append([]string{"version"}, args[1:]...)
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stdout)
 		if len(args) == 0 {
@@ -78,8 +82,43 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitBadInput
 }
 
+// versionString is the release version, or for other builds what the Go
+// toolchain recorded: the module version (go install …@vX) or the VCS
+// revision the binary was built from.
+func versionString() string {
+	if version != "dev" {
+		return version
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return version
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	rev, dirty := "", false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return version
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if dirty {
+		rev += "+dirty"
+	}
+	return "dev (" + rev + ")"
+}
+
 func usage(w io.Writer) {
-	fmt.Fprintf(w, "vggedge %s: int8 VGG classification and budget checks for edge boards\n\nCommands:\n", version)
+	fmt.Fprintf(w, "vggedge %s: int8 VGG classification and budget checks for edge boards\n\nCommands:\n", versionString())
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.usage)
 	}
