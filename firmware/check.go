@@ -21,7 +21,7 @@ func runCheck(args []string, stdout io.Writer) (int, error) {
 	mf.register(fs)
 	board := fs.String("board", "", "board id (see vggedge boards); default: the board this runs on")
 	precision := fs.String("precision", "int8", "int8 or fp32")
-	latency := fs.Duration("latency", 0, "latency budget per inference, e.g. 250ms")
+	latency := durationVar(fs, "latency", 0, "latency budget per inference, e.g. 250ms")
 	fps := fs.Float64("fps", 0, "frame-rate budget (the same as --latency 1/fps)")
 	mem := fs.String("mem", "", "memory budget for vggedge, e.g. 300MiB (default: the board's RAM minus its OS reserve)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
@@ -50,7 +50,7 @@ func runCheck(args []string, stdout io.Writer) (int, error) {
 		budget.Latency = *latency
 	}
 	if *mem != "" {
-		if budget.MemBytes, err = parseSize(*mem); err != nil {
+		if budget.MemBytes, err = parseMemBudget(*mem); err != nil {
 			return exitBadInput, fmt.Errorf("--mem: %w", err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vggedge/vggedge/infer"
 )
@@ -69,6 +70,47 @@ func parseShape(s string) (infer.Shape, error) {
 		d[i] = n
 	}
 	return infer.Shape{C: d[0], H: d[1], W: d[2]}, nil
+}
+
+// parseMemBudget is parseSize for a memory budget, where a bare number
+// is refused: "--mem 300" meant 300 MiB, not 300 bytes.
+func parseMemBudget(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	if _, err := strconv.ParseFloat(t, 64); err == nil {
+		return 0, fmt.Errorf("%q has no unit: want a size such as %sMiB or %sGB", s, t, t)
+	}
+	return parseSize(s)
+}
+
+// durationFlag is a flag.Value for a time.Duration whose error says what
+// is wanted: "--latency 250" is not a duration ("want 250ms").
+type durationFlag struct{ d *time.Duration }
+
+func (f durationFlag) String() string {
+	if f.d == nil {
+		return "0s"
+	}
+	return f.d.String()
+}
+
+func (f durationFlag) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		if _, nerr := strconv.ParseFloat(strings.TrimSpace(s), 64); nerr == nil {
+			return fmt.Errorf("%q has no unit: want a duration such as %sms or %ss", s, strings.TrimSpace(s), strings.TrimSpace(s))
+		}
+		return fmt.Errorf("%q: want a duration such as 250ms or 1.5s", s)
+	}
+	*f.d = d
+	return nil
+}
+
+// durationVar defines a duration flag with durationFlag's errors.
+func durationVar(fs *flag.FlagSet, name string, value time.Duration, usage string) *time.Duration {
+	d := new(time.Duration)
+	*d = value
+	fs.Var(durationFlag{d}, name, usage)
+	return d
 }
 
 // parseSize reads a byte size: "300MiB", "1.5GiB", "512MB", "4096" (bytes).

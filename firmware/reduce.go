@@ -26,7 +26,7 @@ func runReduce(args []string, stdout io.Writer) (int, error) {
 	keepMACs := fs.Float64("keep-macs", 0, "keep at most this fraction of the MACs, e.g. 0.5; ranks are chosen per layer")
 	fitBoard := fs.String("fit", "", "reduce until the model fits this board (see vggedge boards), with --fps/--latency/--mem")
 	fps := fs.Float64("fps", 0, "with --fit: frame-rate budget")
-	latency := fs.Duration("latency", 0, "with --fit: latency budget per inference, e.g. 250ms")
+	latency := durationVar(fs, "latency", 0, "with --fit: latency budget per inference, e.g. 250ms")
 	mem := fs.String("mem", "", "with --fit: memory budget, e.g. 300MiB")
 	precision := fs.String("precision", "int8", "with --fit: the precision the board runs, int8 or fp32")
 	method := fs.String("method", "", "calibration for the int8 model: minmax, percentile or entropy (default: the source's, else percentile)")
@@ -201,7 +201,7 @@ func reduceBudget(precision string, fps float64, latency time.Duration, mem stri
 		b.Latency = latency
 	}
 	if mem != "" {
-		if b.MemBytes, err = parseSize(mem); err != nil {
+		if b.MemBytes, err = parseMemBudget(mem); err != nil {
 			return b, fmt.Errorf("--mem: %w", err)
 		}
 	}
