@@ -72,6 +72,25 @@ func parseShape(s string) (infer.Shape, error) {
 	return infer.Shape{C: d[0], H: d[1], W: d[2]}, nil
 }
 
+// requireFlags returns an error naming the flags among name, value
+// pairs whose value is empty ("--out is required", "--calib and --out
+// are required"), or nil.
+func requireFlags(pairs ...string) error {
+	var missing []string
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] == "" {
+			missing = append(missing, pairs[i])
+		}
+	}
+	switch len(missing) {
+	case 0:
+		return nil
+	case 1:
+		return fmt.Errorf("%s is required", missing[0])
+	}
+	return fmt.Errorf("%s and %s are required", strings.Join(missing[:len(missing)-1], ", "), missing[len(missing)-1])
+}
+
 // parseMemBudget is parseSize for a memory budget, where a bare number
 // is refused: "--mem 300" meant 300 MiB, not 300 bytes.
 func parseMemBudget(s string) (int64, error) {

@@ -34,8 +34,8 @@ func runQuantize(args []string, stdout io.Writer) (int, error) {
 	if err := parseFlags(fs, args); err != nil {
 		return exitBadInput, err
 	}
-	if *out == "" || *calib == "" {
-		return exitBadInput, errors.New("--calib and --out are required")
+	if err := requireFlags("--calib", *calib, "--out", *out); err != nil {
+		return exitBadInput, err
 	}
 	m, err := pickMethod(*method)
 	if err != nil {

@@ -36,8 +36,8 @@ func runReduce(args []string, stdout io.Writer) (int, error) {
 	if err := parseFlags(fs, args); err != nil {
 		return exitBadInput, err
 	}
-	if *model == "" || *calib == "" || *out == "" {
-		return exitBadInput, errors.New("--model, --calib and --out are required")
+	if err := requireFlags("--model", *model, "--calib", *calib, "--out", *out); err != nil {
+		return exitBadInput, err
 	}
 	set := 0
 	for _, on := range []bool{*rank != 0, *keepMACs != 0, *fitBoard != ""} {

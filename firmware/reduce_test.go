@@ -96,7 +96,7 @@ func TestReduceBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no out", []string{"--model", "digits", "--calib", data, "--keep-macs", "0.5"}, "--model, --calib and --out are required"},
+		{"no out", []string{"--model", "digits", "--calib", data, "--keep-macs", "0.5"}, "--out is required"},
 		{"no budget", []string{"--model", "digits", "--calib", data, "--out", out}, "give --rank N, --keep-macs F or --fit BOARD"},
 		{"keep above 1", []string{"--model", "digits", "--calib", data, "--out", out, "--keep-macs", "1.5"}, "want a fraction in (0, 1]"},
 		{"fps without fit", []string{"--model", "digits", "--calib", data, "--out", out, "--keep-macs", "0.5", "--fps", "3"}, "go with --fit BOARD"},

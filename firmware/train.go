@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -42,8 +41,8 @@ func runTrain(args []string, stdout io.Writer) (int, error) {
 	if err := parseFlags(fs, args); err != nil {
 		return exitBadInput, err
 	}
-	if *arch == "" || *data == "" || *out == "" {
-		return exitBadInput, errors.New("--arch, --data and --out are required (see vggedge train -h)")
+	if err := requireFlags("--arch", *arch, "--data", *data, "--out", *out); err != nil {
+		return exitBadInput, fmt.Errorf("%w (see vggedge train -h)", err)
 	}
 	dir, ok := strings.CutPrefix(*data, "idx:")
 	if !ok || dir == "" {

@@ -178,7 +178,7 @@ func TestTrainBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--data", "idx:" + dir, "--out", out}, "--arch, --data and --out are required"},
+		{[]string{"--data", "idx:" + dir, "--out", out}, "--arch is required"},
 		{[]string{"--arch", arch, "--data", dir, "--out", out}, "want idx:DIR"},
 		{[]string{"--arch", arch, "--data", "idx:" + dir, "--out", filepath.Join(dir, "nope", "m.vgm")}, "no such directory"},
 		{[]string{"--arch", arch, "--data", "idx:" + dir, "--out", dir}, "is a directory"},

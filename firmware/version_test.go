@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -18,5 +19,27 @@ func TestVersion(t *testing.T) {
 		if !strings.HasPrefix(line, "vggedge ") || strings.Contains(line, "\n") || len(line) <= len("vggedge ") {
 			t.Errorf("%v: printed %q", args, out.String())
 		}
+	}
+}
+
+// A missing flag is named alone; several are listed.
+func TestRequireFlags(t *testing.T) {
+	for _, tc := range []struct {
+		pairs []string
+		want  string
+	}{
+		{[]string{"--calib", "x", "--out", "y"}, ""},
+		{[]string{"--calib", "x", "--out", ""}, "--out is required"},
+		{[]string{"--calib", "", "--out", ""}, "--calib and --out are required"},
+		{[]string{"--model", "", "--calib", "", "--out", ""}, "--model, --calib and --out are required"},
+	} {
+		err := requireFlags(tc.pairs...)
+		if got := fmt.Sprint(err); (err == nil) != (tc.want == "") || (err != nil && got != tc.want) {
+			t.Errorf("%v: %v, want %q", tc.pairs, err, tc.want)
+		}
+	}
+	var out, errOut bytes.Buffer
+	if code := run([]string{"quantize", "--arch", "vgg11", "--calib", "x"}, &out, &errOut); code != exitBadInput || !strings.Contains(errOut.String(), "--out is required") || strings.Contains(errOut.String(), "--calib and") {
+		t.Errorf("quantize without --out: exit %d, %q", code, errOut.String())
 	}
 }
