@@ -14,20 +14,37 @@ import (
 // modelFlags are the flags that name a model: --arch, --input, --classes.
 type modelFlags struct {
 	arch    string
+	archSet bool // --arch given, not its default
 	model   string
 	input   string
 	classes int
 }
 
+// archFlag is --arch, remembering that it was given.
+type archFlag struct{ f *modelFlags }
+
+func (a archFlag) String() string {
+	if a.f == nil {
+		return ""
+	}
+	return a.f.arch
+}
+
+func (a archFlag) Set(s string) error { a.f.arch, a.f.archSet = s, true; return nil }
+
 func (f *modelFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.model, "model", "", "a model file, or an embedded model (digits, digits-f32), instead of --arch")
-	fs.StringVar(&f.arch, "arch", "vgg16", "architecture: "+strings.Join(infer.Architectures(), ", ")+", or an architecture file (JSON)")
+	f.arch = "vgg16"
+	fs.Var(archFlag{f}, "arch", "architecture: "+strings.Join(infer.Architectures(), ", ")+", or an architecture file (JSON) (default vgg16)")
 	fs.StringVar(&f.input, "input", "", "input size CxHxW (default: the architecture's, 3x224x224 for the built-ins)")
 	fs.IntVar(&f.classes, "classes", 0, "number of classes (default: the architecture's, 1000 for the built-ins)")
 }
 
 func (f *modelFlags) build() (*infer.Model, error) {
 	if f.model != "" {
+		if f.archSet {
+			return nil, fmt.Errorf("--model %s and --arch %s: give one of them (a model file has its architecture)", f.model, f.arch)
+		}
 		if f.input != "" || f.classes != 0 {
 			return nil, fmt.Errorf("--input and --classes apply to --arch, not to --model %s", f.model)
 		}

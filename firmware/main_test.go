@@ -147,6 +147,7 @@ func TestBadInput(t *testing.T) {
 		{"malformed file", []string{"check", "--board", "rpi4-4g", "--arch", bad}, []string{"bad.json:2:", "features[1]", "kernal"}},
 		{"negative width", []string{"check", "--board", "rpi4-4g", "--arch", neg}, []string{"neg.json", "classifier[0]", "-4096"}},
 		{"tiny input", []string{"check", "--board", "rpi4-4g", "--input", "3x8x8"}, []string{"3x8x8", "smaller"}},
+		{"model and arch", []string{"check", "--board", "rpi4-4g", "--model", "digits", "--arch", "vgg11"}, []string{"--model digits", "--arch vgg11", "one of them"}},
 		{"mem without unit", []string{"check", "--board", "rpi4-4g", "--mem", "300"}, []string{"--mem", "no unit", "300MiB"}},
 		{"latency without unit", []string{"check", "--board", "rpi4-4g", "--latency", "250"}, []string{"-latency", "no unit", "250ms"}},
 		{"reduce mem without unit", []string{"reduce", "--model", "digits", "--calib", "idx:x", "--fit", "rpi4-4g", "--mem", "64", "--out", "x.vgm"}, []string{"--mem", "no unit"}},
@@ -227,7 +228,7 @@ func TestCheckCountsCameraBuffers(t *testing.T) {
 		t.Errorf("camera 640x480: %d B counted, peak %d → %d; want 4,608,000 more", cam.CameraBufferBytes, plain.PeakMemoryBytes, cam.PeakMemoryBytes)
 	}
 	// A memory budget between the two peaks: fits without the camera, not with it.
-	mem := strconv.FormatInt(plain.PeakMemoryBytes+1_000_000, 10)
+	mem := strconv.FormatInt(plain.PeakMemoryBytes+1_000_000, 10) + "B"
 	codeA, a := checkJSONOf(t, "--arch", "vgg16", "--board", "rpi-zero2w", "--mem", mem)
 	codeB, b := checkJSONOf(t, "--arch", "vgg16", "--board", "rpi-zero2w", "--mem", mem, "--camera", "640x480")
 	if codeA != exitOK || !a.MemoryFits || codeB != exitNotFit || b.MemoryFits {
