@@ -133,6 +133,10 @@ func TestBadInput(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("{\n  \"features\": [64, {\"type\": \"conv2d\", \"out\": 8, \"kernal\": 3}]\n}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	pthFile := filepath.Join(dir, "vgg16-397923af.pth") // a torch.save zip's first bytes
+	if err := os.WriteFile(pthFile, []byte("PK\x03\x04archive/data.pkl"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	neg := filepath.Join(dir, "neg.json")
 	if err := os.WriteFile(neg, []byte(`{"features": [64], "classifier": [-4096]}`), 0o644); err != nil {
 		t.Fatal(err)
@@ -147,6 +151,7 @@ func TestBadInput(t *testing.T) {
 		{"malformed file", []string{"check", "--board", "rpi4-4g", "--arch", bad}, []string{"bad.json:2:", "features[1]", "kernal"}},
 		{"negative width", []string{"check", "--board", "rpi4-4g", "--arch", neg}, []string{"neg.json", "classifier[0]", "-4096"}},
 		{"tiny input", []string{"check", "--board", "rpi4-4g", "--input", "3x8x8"}, []string{"3x8x8", "smaller"}},
+		{"pth as model", []string{"info", "--model", pthFile}, []string{"holds weights", "vggedge quantize"}},
 		{"model and arch", []string{"check", "--board", "rpi4-4g", "--model", "digits", "--arch", "vgg11"}, []string{"--model digits", "--arch vgg11", "one of them"}},
 		{"mem without unit", []string{"check", "--board", "rpi4-4g", "--mem", "300"}, []string{"--mem", "no unit", "300MiB"}},
 		{"latency without unit", []string{"check", "--board", "rpi4-4g", "--latency", "250"}, []string{"-latency", "no unit", "250ms"}},

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/vggedge/vggedge/infer"
@@ -17,7 +18,15 @@ func openModel(name string) (*infer.File, error) {
 	if _, err := os.Stat(name); err != nil {
 		return nil, fmt.Errorf("model %s: not an embedded model (%s) and %w", name, strings.Join(models.Names(), ", "), err)
 	}
-	return infer.LoadFile(name)
+	f, err := infer.LoadFile(name)
+	if err != nil {
+		switch strings.ToLower(filepath.Ext(name)) {
+		case ".pth", ".pt", ".safetensors", ".ckpt", ".bin":
+			// Float weights, not a vggedge model file.
+			return nil, fmt.Errorf("%s holds weights, not a vggedge model: run vggedge quantize --arch NAME --weights %s --calib DIR --out MODEL.vgm first (%w)", name, name, err)
+		}
+	}
+	return f, err
 }
 
 // costModel is the architecture of a model file for costing: the float
