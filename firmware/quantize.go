@@ -13,6 +13,7 @@ import (
 
 	"github.com/vggedge/vggedge/camera"
 	"github.com/vggedge/vggedge/infer"
+	"github.com/vggedge/vggedge/internal/atomicfile"
 	"github.com/vggedge/vggedge/quant"
 )
 
@@ -36,6 +37,9 @@ func runQuantize(args []string, stdout io.Writer) (int, error) {
 	}
 	if err := requireFlags("--calib", *calib, "--out", *out); err != nil {
 		return exitBadInput, err
+	}
+	if err := atomicfile.CheckWritable(*out); err != nil { // before the minutes of calibration
+		return exitBadInput, fmt.Errorf("--out %s: %w", *out, err)
 	}
 	m, err := pickMethod(*method)
 	if err != nil {

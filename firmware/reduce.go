@@ -14,6 +14,7 @@ import (
 	"github.com/vggedge/vggedge/camera"
 	"github.com/vggedge/vggedge/infer"
 	"github.com/vggedge/vggedge/infer/models"
+	"github.com/vggedge/vggedge/internal/atomicfile"
 	"github.com/vggedge/vggedge/quant"
 )
 
@@ -38,6 +39,9 @@ func runReduce(args []string, stdout io.Writer) (int, error) {
 	}
 	if err := requireFlags("--model", *model, "--calib", *calib, "--out", *out); err != nil {
 		return exitBadInput, err
+	}
+	if err := atomicfile.CheckWritable(*out); err != nil { // before the fitting
+		return exitBadInput, fmt.Errorf("--out %s: %w", *out, err)
 	}
 	set := 0
 	for _, on := range []bool{*rank != 0, *keepMACs != 0, *fitBoard != ""} {

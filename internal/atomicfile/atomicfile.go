@@ -3,6 +3,7 @@ package atomicfile
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -74,4 +75,24 @@ func syncDir(dir string) error {
 		return err
 	}
 	return nil
+}
+
+// CheckWritable reports, before any long work, whether Write could
+// replace path: path is not a directory and a temporary file can be made
+// (and is removed again) in its directory.
+func CheckWritable(path string) error {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return errors.New("is a directory")
+	}
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".check*")
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("cannot create a file in %s: %w", dir, err)
+	}
+	tmp.Close()
+	return os.Remove(tmp.Name())
 }

@@ -57,3 +57,21 @@ func TestWriteFailureLeavesTheOldFile(t *testing.T) {
 		t.Error("writing into a missing directory succeeded")
 	}
 }
+
+// CheckWritable accepts a new or existing file in a writable directory,
+// leaving nothing behind, and refuses a directory or a missing one.
+func TestCheckWritable(t *testing.T) {
+	dir := t.TempDir()
+	if err := CheckWritable(filepath.Join(dir, "new.vgm")); err != nil {
+		t.Errorf("new file: %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("left %d files behind", len(entries))
+	}
+	if err := CheckWritable(dir); err == nil {
+		t.Error("a directory: no error")
+	}
+	if err := CheckWritable(filepath.Join(dir, "missing", "m.vgm")); err == nil {
+		t.Error("a missing directory: no error")
+	}
+}
