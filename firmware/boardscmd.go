@@ -29,15 +29,17 @@ func runBoards(args []string, stdout io.Writer) (int, error) {
 		enc.SetIndent("", "  ")
 		return exitOK, enc.Encode(out)
 	}
-	tab := table{leftCols: 3}
-	tab.add("id", "board", "CPU", "MHz", "RAM", "available", "features", "int8 conv3x3", "fp32 conv3x3", "builds")
+	// Under 100 columns: the boards' full names are in --json and in
+	// check's header; builds are GOARCH (GOARM) of linux targets.
+	tab := table{leftCols: 2}
+	tab.add("id", "CPU", "MHz", "RAM MiB", "free MiB", "features", "int8", "fp32", "builds")
 	for _, b := range all {
 		id := b.ID
 		if derr == nil && d.Board != nil && d.Board.ID == b.ID {
 			id += " *"
 		}
-		tab.add(id, b.Name, b.CPU, fmt.Sprint(b.MaxClockMHz), mib(b.RAMBytes), mib(b.RAMBytes-b.OSReserveBytes),
-			features(b.Features), fmt.Sprintf("%.0f GMAC/s", b.Int8.Conv3x3), fmt.Sprintf("%.0f GMAC/s", b.FP32.Conv3x3), targets(b.Targets))
+		tab.add(id, b.CPU, fmt.Sprint(b.MaxClockMHz), fmt.Sprint(b.RAMBytes>>20), fmt.Sprint((b.RAMBytes-b.OSReserveBytes)>>20),
+			features(b.Features), fmt.Sprintf("%.0f", b.Int8.Conv3x3), fmt.Sprintf("%.0f", b.FP32.Conv3x3), shortTargets(b.Targets))
 	}
 	if err := tab.write(stdout); err != nil {
 		return exitBadInput, err
@@ -50,7 +52,8 @@ func runBoards(args []string, stdout io.Writer) (int, error) {
 	default:
 		fmt.Fprintf(stdout, "\nthis machine is not a known board:\n%s\n", indent(d.String()))
 	}
-	fmt.Fprintln(stdout, "throughputs are all-core estimates seeded from published ncnn VGG16 figures (see boards/profiles.go)")
+	fmt.Fprintln(stdout, "free: RAM less the OS reserve. int8, fp32: all-core 3x3 conv GMAC/s, estimates seeded from")
+	fmt.Fprintln(stdout, "published ncnn VGG16 figures (boards/SOURCES.md). vggedge boards --json has every field.")
 	return exitOK, nil
 }
 
@@ -70,6 +73,11 @@ func features(f boards.Features) string {
 	return strings.Join(fs, ",")
 }
 
+// shortTargets is targets without "linux/" (every board is Linux).
+func shortTargets(ts []boards.Target) string {
+	return strings.ReplaceAll(targets(ts), "linux/", "")
+}
+
 func targets(ts []boards.Target) string {
 	var s []string
 	for _, t := range ts {
@@ -82,6 +90,31 @@ func targets(ts []boards.Target) string {
 	return strings.Join(s, " ")
 }
 
+// indent indents s by two spaces, wrapping lines at 100 columns under
+// their "key:" label.
 func indent(s string) string {
-	return "  " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ")
+	var b strings.Builder
+	for i, line := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		line = "  " + line
+		// Continuation lines start where the value after "key:" does.
+		hang := strings.Repeat(" ", len(line)-len(strings.TrimLeft(line, " ")))
+		if k := strings.Index(line, ": "); k > 0 && k < 20 {
+			value := line[k+1:]
+			hang = strings.Repeat(" ", k+1+len(value)-len(strings.TrimLeft(value, " ")))
+		}
+		for len(line) > 100 {
+			cut := strings.LastIndex(line[:100], " ")
+			if cut <= len(hang) {
+				break
+			}
+			b.WriteString(line[:cut])
+			b.WriteByte('\n')
+			line = hang + line[cut+1:]
+		}
+		b.WriteString(line)
+	}
+	return b.String()
 }

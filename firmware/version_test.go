@@ -43,3 +43,16 @@ func TestRequireFlags(t *testing.T) {
 		t.Errorf("quantize without --out: exit %d, %q", code, errOut.String())
 	}
 }
+
+// `vggedge boards` fits a 100-column terminal.
+func TestBoardsFits100Columns(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"boards"}, &out, &errOut); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	for i, line := range strings.Split(out.String(), "\n") {
+		if n := len([]rune(line)); n > 100 {
+			t.Errorf("line %d is %d columns: %q", i+1, n, line)
+		}
+	}
+}
