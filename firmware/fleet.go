@@ -39,8 +39,10 @@ const (
 	fleetMaxDevices = 10000
 )
 
-// exitFleetFailed is fleet's status when the broker cannot be reached.
-const exitFleetFailed = 1
+// exitFleetFailed is fleet's status when the broker cannot be reached:
+// 3, so that a script does not read it as check's 1 ("does not fit") or
+// the 2 of bad flags.
+const exitFleetFailed = 3
 
 // fleetDevice is what fleet knows of one device.
 type fleetDevice struct {

@@ -269,7 +269,7 @@ func TestFleetErrors(t *testing.T) {
 		{[]string{"--mqtt", "mqtt://x", "--mqtt-ca", ca}, exitBadInput, "applies to mqtts:// only"},
 		{[]string{"--mqtt", "mqtts://x", "--mqtt-ca", ca}, exitBadInput, "no PEM certificate in the file"},
 		{[]string{"--mqtt", "mqtts://x", "--mqtt-ca", "/nonexistent.pem"}, exitBadInput, "--mqtt-ca: open /nonexistent.pem"},
-		{[]string{"--mqtt", "mqtt://127.0.0.1:1", "--json"}, exitFleetFailed, "broker mqtt://127.0.0.1:1: "},
+		{[]string{"--mqtt", "mqtt://127.0.0.1:1", "--json"}, 3, "broker mqtt://127.0.0.1:1: "},
 		{[]string{"--mqtt", "mqtt://u:secret@127.0.0.1:1", "--json"}, exitFleetFailed, "broker mqtt://u@127.0.0.1:1: "},
 		{[]string{"--mqtt", "mqtt://x", "extra"}, exitBadInput, `unexpected argument "extra"`},
 	} {
