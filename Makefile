@@ -9,9 +9,10 @@ QEMU ?= qemu-aarch64-static
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/vggedge ./firmware
 
-# The main job on the embedded default board; a real camera loop later.
+# The main job: classify live (the first camera, else the bundled digits)
+# with the live page on loopback; Ctrl-C stops.
 run: build
-	bin/vggedge check --arch vgg16 --board rpi4-4g
+	bin/vggedge run --http 127.0.0.1:8080
 
 # The README's test command is `go test ./...`, which includes the arm64
 # comparison when qemu-user-static is installed; this adds gofmt and vet.

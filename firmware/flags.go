@@ -35,7 +35,7 @@ func (a archFlag) Set(s string) error { a.f.arch, a.f.archSet = s, true; return 
 func (f *modelFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.model, "model", "", "a model file, or an embedded model (digits, digits-f32), instead of --arch")
 	f.arch = "vgg16"
-	fs.Var(archFlag{f}, "arch", "architecture: "+strings.Join(infer.Architectures(), ", ")+", or an architecture file (JSON) (default vgg16)")
+	fs.Var(archFlag{f}, "arch", "architecture: "+strings.Join(infer.Architectures(), ", ")+", or an architecture file (JSON)")
 	fs.StringVar(&f.input, "input", "", "input size CxHxW (default: the architecture's, 3x224x224 for the built-ins)")
 	fs.IntVar(&f.classes, "classes", 0, "number of classes (default: the architecture's, 1000 for the built-ins)")
 }
