@@ -14,6 +14,7 @@ import (
 func runInfo(args []string, stdout io.Writer) (int, error) {
 	fs := newFlags("info", stdout)
 	model := fs.String("model", "", "model file or embedded model name (digits, digits-f32)")
+	asJSON := fs.Bool("json", false, "print one JSON object")
 	if err := parseFlags(fs, args); err != nil {
 		return exitBadInput, err
 	}
@@ -38,6 +39,12 @@ func runInfo(args []string, stdout io.Writer) (int, error) {
 	arch, err := costModel(f)
 	if err != nil {
 		return exitBadInput, err
+	}
+	if *asJSON {
+		if err := writeInfoJSON(stdout, f, *model, arch, kinds); err != nil {
+			return exitBadInput, err
+		}
+		return exitOK, nil
 	}
 	s := meta.Spec
 	fmt.Fprintf(&b, "input      %v %s, mean %v, std %v, resize %s", arch.Input, s.ChannelOrder, s.Mean, s.Std, s.Resize)

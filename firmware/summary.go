@@ -12,6 +12,7 @@ func runSummary(args []string, stdout io.Writer) (int, error) {
 	var mf modelFlags
 	mf.register(fs)
 	precision := fs.String("precision", "int8", "precision of the byte figures: int8 or fp32")
+	asJSON := fs.Bool("json", false, "print one JSON object: totals and every layer")
 	if err := parseFlags(fs, args); err != nil {
 		return exitBadInput, err
 	}
@@ -26,6 +27,12 @@ func runSummary(args []string, stdout io.Writer) (int, error) {
 	c, err := m.Cost(p)
 	if err != nil {
 		return exitBadInput, err
+	}
+	if *asJSON {
+		if err := writeSummaryJSON(stdout, m, c); err != nil {
+			return exitBadInput, err
+		}
+		return exitOK, nil
 	}
 	if err := m.PrintTorch(stdout); err != nil {
 		return exitBadInput, err
