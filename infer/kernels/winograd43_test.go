@@ -114,26 +114,7 @@ func TestWino43MatchesGeneric(t *testing.T) {
 						q.Prepared.w43c = make([]int8, g.wcSize(&q))
 						w43Permute(&q, &g, q.Prepared.w43c)
 					}
-					for _, parts := range []int{1, 2, 3, p.OH} {
-						got8, gotF := make([]int8, n), make([]float32, n)
-						for k := range parts {
-							qq := q
-							if parts > 1 {
-								qq.RowsBegin, qq.RowsEnd = k*p.OH/parts, (k+1)*p.OH/parts
-								if qq.RowsBegin == qq.RowsEnd {
-									continue
-								}
-							}
-							w43Conv(&qq, x, got8, nil, &s)
-							w43Conv(&qq, x, nil, gotF, &s)
-						}
-						if j := firstDiff(got8, want8); j >= 0 {
-							t.Fatalf("%s, %+v prepared %s, %d parts: int8 y[%d] = %d, want %d", name, sh, prep, parts, j, got8[j], want8[j])
-						}
-						if j := firstDiff(f32Bits(gotF), f32Bits(wantF)); j >= 0 {
-							t.Fatalf("%s, %+v prepared %s, %d parts: logits y[%d] = %v, want %v", name, sh, prep, parts, j, gotF[j], wantF[j])
-						}
-					}
+					matchInRowParts(t, fmt.Sprintf("%s, %+v prepared %s", name, sh, prep), &q, x, want8, wantF, &s, w43Conv)
 				}
 			}
 		})

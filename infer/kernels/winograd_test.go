@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -94,29 +95,39 @@ func TestWinogradMatchesGeneric(t *testing.T) {
 					if prep {
 						q.Prepared = prepareWinograd(&q)
 					}
-					for _, parts := range []int{1, 2, 3, p.OH} {
-						got8, gotF := make([]int8, n), make([]float32, n)
-						for k := range parts {
-							qq := q
-							if parts > 1 {
-								qq.RowsBegin, qq.RowsEnd = k*p.OH/parts, (k+1)*p.OH/parts
-								if qq.RowsBegin == qq.RowsEnd {
-									continue
-								}
-							}
-							winoConv(&qq, x, got8, nil, &s)
-							winoConv(&qq, x, nil, gotF, &s)
-						}
-						if j := firstDiff(got8, want8); j >= 0 {
-							t.Fatalf("%s, %+v prepared %v, %d parts: int8 y[%d] = %d, want %d", name, sh, prep, parts, j, got8[j], want8[j])
-						}
-						if j := firstDiff(f32Bits(gotF), f32Bits(wantF)); j >= 0 {
-							t.Fatalf("%s, %+v prepared %v, %d parts: logits y[%d] = %v, want %v", name, sh, prep, parts, j, gotF[j], wantF[j])
-						}
-					}
+					matchInRowParts(t, fmt.Sprintf("%s, %+v prepared %v", name, sh, prep), &q, x, want8, wantF, &s, winoConv)
 				}
 			}
 		})
+	}
+}
+
+// matchInRowParts runs conv on q whole and in row ranges split like a
+// Session's threads (odd splits included), int8 and logits, and fails at
+// the first output that differs from want8 / wantF.
+func matchInRowParts(t *testing.T, id string, q *Conv2dParams, x, want8 []int8, wantF []float32, s *Scratch,
+	conv func(p *Conv2dParams, x, y8 []int8, yf []float32, s *Scratch)) {
+	t.Helper()
+	n := len(want8)
+	for _, parts := range []int{1, 2, 3, q.OH} {
+		got8, gotF := make([]int8, n), make([]float32, n)
+		for k := range parts {
+			qq := *q
+			if parts > 1 {
+				qq.RowsBegin, qq.RowsEnd = k*q.OH/parts, (k+1)*q.OH/parts
+				if qq.RowsBegin == qq.RowsEnd {
+					continue
+				}
+			}
+			conv(&qq, x, got8, nil, s)
+			conv(&qq, x, nil, gotF, s)
+		}
+		if j := firstDiff(got8, want8); j >= 0 {
+			t.Fatalf("%s, %d parts: int8 y[%d] = %d, want %d", id, parts, j, got8[j], want8[j])
+		}
+		if j := firstDiff(f32Bits(gotF), f32Bits(wantF)); j >= 0 {
+			t.Fatalf("%s, %d parts: logits y[%d] = %v, want %v", id, parts, j, gotF[j], wantF[j])
+		}
 	}
 }
 
