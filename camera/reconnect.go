@@ -65,6 +65,39 @@ func logf(o Options, format string, args ...any) {
 	}
 }
 
+// logEvery is the most often a logLimiter lets a line through.
+const logEvery = time.Second
+
+// logLimiter lets one line a second through and counts the others, so
+// that a stream of broken frames cannot flood the journal: the next line
+// that goes out says how many were held back. The zero value is ready.
+type logLimiter struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+func (l *logLimiter) logf(o Options, format string, args ...any) {
+	if o.Logf == nil {
+		return
+	}
+	now := time.Now()
+	l.mu.Lock()
+	if !l.last.IsZero() && now.Sub(l.last) < logEvery {
+		l.suppressed++
+		l.mu.Unlock()
+		return
+	}
+	n := l.suppressed
+	l.last, l.suppressed = now, 0
+	l.mu.Unlock()
+	msg := fmt.Sprintf(format, args...)
+	if n > 0 {
+		msg += fmt.Sprintf(" [%d similar line(s) suppressed]", n)
+	}
+	o.Logf("%s", msg)
+}
+
 // ReconnectingSource keeps a live source going across failures; see
 // Reconnecting.
 type ReconnectingSource struct {

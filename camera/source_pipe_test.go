@@ -428,3 +428,57 @@ func TestPipeSourceEndsOnExitZero(t *testing.T) {
 		t.Errorf("log:\n%s", &log)
 	}
 }
+
+// A command that sends only garbage as MJPEG (issue 14: ~1,650 log lines
+// a second at 61% of a core) is logged at most once a second, with a
+// count of what was held back, and restarted with backoff after
+// MaxCorruptRun corrupt frames in a row: the frames skipped stay a few
+// runs' worth, not thousands a second.
+func TestPipeSourceGarbageIsRateLimitedAndBacksOff(t *testing.T) {
+	var log syncLog
+	o := Options{Format: MJPEG, Logf: log.logf, Backoff: 100 * time.Millisecond, MaxBackoff: 400 * time.Millisecond}
+	s, err := Open("pipe:cat /dev/urandom", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := s.(*streamSource)
+	readErr := make(chan error, 1)
+	go func() {
+		var f Frame
+		for {
+			if err := s.Read(&f); err != nil {
+				readErr <- err
+				return
+			}
+		}
+	}()
+	const window = 3 * time.Second
+	time.Sleep(window)
+	s.Close()
+	select {
+	case err := <-readErr:
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("Read after Close: %v, want ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Read did not return after Close")
+	}
+	log.mu.Lock()
+	lines := len(log.lines)
+	log.mu.Unlock()
+	restarts, skipped := ss.Reconnects(), ss.Skipped()
+	t.Logf("%v: %d log lines, %d restarts, %d corrupt frames skipped", window, lines, restarts, skipped)
+	if max := int(window/logEvery) + 1; lines > max {
+		t.Errorf("%d log lines in %v, want at most %d:\n%s", lines, window, max, &log)
+	}
+	if restarts < 2 {
+		t.Errorf("%d restarts in %v, want the garbage command restarted (backoff 100ms..400ms):\n%s", restarts, window, &log)
+	}
+	// Every run of the command ends after MaxCorruptRun corrupt frames.
+	if want := uint64(MaxCorruptRun) * (restarts + 1); skipped > want {
+		t.Errorf("%d corrupt frames skipped in %d runs of the command, want at most %d", skipped, restarts+1, want)
+	}
+	if !strings.Contains(log.String(), "sent only corrupt frames") || !strings.Contains(log.String(), "suppressed]") {
+		t.Errorf("the log does not name the restart for corrupt frames and the suppressed lines:\n%s", &log)
+	}
+}
