@@ -53,6 +53,7 @@ func openPipeSource(rest string, o Options) (Source, error) {
 		}
 		return nil, err
 	}
+	s.timeout = o.sourceTimeout()
 	s.sup = newSupervisor(uri, "command", []string{"/bin/sh", "-c", rest}, o)
 	s.sup.finite = true // a command that exits 0 has sent all its frames
 	if err := s.sup.start(); err != nil {
@@ -79,6 +80,11 @@ type streamSource struct {
 	corruptRun  int
 	lastCorrupt error
 	corruptLog  logLimiter
+	// timeout is the read watchdog (Options.SourceTimeout; 0: off);
+	// framesGen is the child that delivered the last frame, so a new
+	// child's first frame gets FirstFrameAllowance times as long.
+	timeout   time.Duration
+	framesGen uint64
 }
 
 func newStreamSource(uri string, format PixelFormat, w, h int) (*streamSource, error) {
@@ -101,7 +107,15 @@ func (s *streamSource) Read(f *Frame) error {
 		if err != nil {
 			return err
 		}
+		if s.timeout > 0 {
+			d := s.timeout
+			if gen != s.framesGen {
+				d *= FirstFrameAllowance
+			}
+			out.SetReadDeadline(time.Now().Add(d))
+		}
 		if err = s.readFrame(out, gen, f); err == nil {
+			s.framesGen = gen
 			s.sup.delivered()
 			if s.corruptRun > 0 {
 				s.corruptLog.logf(s.sup.o, "%s: skipped %d corrupt frame(s) (%d in all), the last: %v", s.uri, s.corruptRun, s.skipped.Load(), s.lastCorrupt)
@@ -113,6 +127,13 @@ func (s *streamSource) Read(f *Frame) error {
 		}
 		if s.sup.closed() {
 			return ErrClosed
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			d := s.timeout
+			if gen != s.framesGen {
+				d *= FirstFrameAllowance
+			}
+			err = fmt.Errorf("no frame for %v: %w", d, err)
 		}
 		var lim *logLimiter
 		if errors.Is(err, errCorruptFrame) {

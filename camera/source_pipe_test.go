@@ -482,3 +482,45 @@ func TestPipeSourceGarbageIsRateLimitedAndBacksOff(t *testing.T) {
 		t.Errorf("the log does not name the restart for corrupt frames and the suppressed lines:\n%s", &log)
 	}
 }
+
+// A camera program that sends a few frames and then hangs with its
+// output open (issue 14: "… ; sleep 600" was never noticed) is restarted
+// once it delivered nothing for SourceTimeout.
+func TestPipeSourceWatchdogRestartsHungCommand(t *testing.T) {
+	var log syncLog
+	const timeout = 300 * time.Millisecond
+	o := Options{Format: GRAY8, Width: 8, Height: 8, Logf: log.logf, Backoff: 10 * time.Millisecond, SourceTimeout: timeout}
+	s, err := Open("pipe:head -c 192 /dev/zero; exec sleep 600", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ss := s.(*streamSource)
+	var f Frame
+	var last time.Time
+	for round := range 3 {
+		pid := ss.sup.pid()
+		for i := range 3 {
+			if err := s.Read(&f); err != nil {
+				t.Fatalf("round %d frame %d: %v", round, i, err)
+			}
+			if i == 0 && round > 0 {
+				gap := time.Since(last)
+				t.Logf("round %d: first frame %v after the last one of the hung child", round, gap)
+				if gap < timeout || gap > timeout+time.Second {
+					t.Errorf("round %d: restarted %v after the last frame, want %v..%v", round, gap, timeout, timeout+time.Second)
+				}
+				if ss.sup.pid() == pid {
+					t.Errorf("round %d: same child", round)
+				}
+			}
+			last = time.Now()
+		}
+		if got := ss.Reconnects(); got != uint64(round) {
+			t.Errorf("round %d: %d restarts", round, got)
+		}
+	}
+	if !strings.Contains(log.String(), "command stopped delivering frames (no frame for 300ms") {
+		t.Errorf("the log does not say why the command was restarted:\n%s", &log)
+	}
+}
