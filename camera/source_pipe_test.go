@@ -18,25 +18,11 @@ import (
 	"time"
 )
 
-// needTool skips a test when a program is missing, except under CI=true
-// where CI installs it (Debian packages ffmpeg, gstreamer1.0-tools).
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found; CI must install it", name)
-		}
-		t.Skipf("%s not found", name)
-	}
-	return p
-}
-
 // ffmpegFixture makes a real 10-frame 64x48 stream of ffmpeg's testsrc2
 // pattern: raw yuv420p (I420) or MJPEG, as a camera would send it.
 func ffmpegFixture(t testing.TB, mjpeg bool) string {
 	t.Helper()
-	ff := needTool(t, "ffmpeg")
+	ff := requireTool(t, "ffmpeg")
 	out := filepath.Join(t.TempDir(), "frames.yuv")
 	args := []string{"-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=30", "-frames:v", "10"}
 	if mjpeg {
