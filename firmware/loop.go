@@ -77,7 +77,7 @@ type Loop struct {
 	pictures []PictureSink
 	badRun   int // consecutive frames the preprocessor refused
 
-	start   time.Time
+	start   atomic.Pointer[time.Time] // when Run began; Stats reads it from other goroutines
 	frames  atomic.Uint64
 	dropped atomic.Uint64
 	bad     atomic.Uint64
@@ -129,7 +129,8 @@ func newLoop(cfg loopConfig) (*Loop, error) {
 // frame in flight, drains and closes the sinks and closes the source. A
 // source that ends (io.EOF) or a cancelled ctx is a clean stop: nil.
 func (l *Loop) Run(ctx context.Context) error {
-	l.start = time.Now()
+	start := time.Now()
+	l.start.Store(&start)
 	go l.capture()
 	monitorDone := make(chan struct{})
 	go l.monitor(monitorDone)
@@ -356,8 +357,8 @@ func (l *Loop) Stats() Stats {
 		Threads: l.cfg.Session.Threads(),
 		Frames:  l.frames.Load(), Dropped: l.dropped.Load(),
 	}
-	if !l.start.IsZero() {
-		s.Uptime = time.Since(l.start)
+	if start := l.start.Load(); start != nil {
+		s.Uptime = time.Since(*start)
 	}
 	for i, q := range l.queues {
 		s.SinkDropped += q.dropped.Load()
