@@ -177,12 +177,7 @@ func TestFixturesMatchMakeScript(t *testing.T) {
 		t.Skip("runs ffmpeg")
 	}
 	for _, tool := range []string{"ffmpeg", "go"} { // make.sh runs stripdht.go with go run
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s not found in PATH (ffmpeg: apt-get install ffmpeg); CI must run this test", tool)
-			}
-			t.Skipf("%s not found in PATH (ffmpeg: apt-get install ffmpeg)", tool)
-		}
+		requireTool(t, tool)
 	}
 	dir := t.TempDir()
 	cmd := exec.Command("sh", filepath.Join("testdata", "fixtures", "make.sh"), dir)

@@ -32,7 +32,9 @@
 // embedded in the binary, paced like a camera). OpenDefault picks the
 // first camera that exists. Programs behind csi:// and pipe: are
 // supervised: own process group, SIGTERM then SIGKILL on Close, reaped,
-// restarted with backoff when they die; Reconnecting does the same for
+// restarted with backoff when they die or send MaxCorruptRun corrupt
+// frames in a row (corrupt frames are logged at most once a second, with a
+// count of the lines held back); Reconnecting does the same for
 // any live source that fails. Reads reuse Frame.Data and allocate nothing
 // in the steady state (files excepted: each is decoded).
 //

@@ -70,7 +70,7 @@ func redEnough(t *testing.T, i int, f *Frame) {
 // recorders use; lavfi's color source makes every pixel pure red
 // (https://ffmpeg.org/ffmpeg-filters.html#color).
 func TestGoCVVideoFile(t *testing.T) {
-	ffmpeg := v4l2NeedTool(t, "ffmpeg")
+	ffmpeg := requireTool(t, "ffmpeg")
 	dir := t.TempDir()
 	tests := []struct {
 		file  string
@@ -121,13 +121,10 @@ func TestGoCVVideoFile(t *testing.T) {
 // tests use (package gstreamer1.0-plugins-base), failing instead in CI.
 func gocvNeedGStreamer(t *testing.T) {
 	t.Helper()
-	inspect := v4l2NeedTool(t, "gst-inspect-1.0")
+	inspect := requireTool(t, "gst-inspect-1.0")
 	for _, el := range []string{"videotestsrc", "videoconvert", "appsink"} {
 		if err := exec.Command(inspect, el).Run(); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("GStreamer element %s missing (CI=true): %v", el, err)
-			}
-			t.Skipf("GStreamer element %s missing: %v", el, err)
+			missingTool(t, "GStreamer element %s missing (apt-get install gstreamer1.0-plugins-base): %v", el, err)
 		}
 	}
 }

@@ -23,6 +23,30 @@ type Options struct {
 	// Backoff is the first wait before reopening a failed live source;
 	// it doubles up to MaxBackoff. Zero means 500 ms and 10 s.
 	Backoff, MaxBackoff time.Duration
+	// SourceTimeout is the read watchdog of live sources: a camera or a
+	// csi:// or pipe: program that delivers no frame for this long is
+	// called stalled — the program is restarted, the camera reopened.
+	// A program's first frame gets FirstFrameAllowance times as long
+	// (cameras take a while to start). Zero means DefaultSourceTimeout;
+	// negative turns the watchdog off.
+	SourceTimeout time.Duration
+}
+
+// DefaultSourceTimeout is the read watchdog when Options leave it zero.
+const DefaultSourceTimeout = 5 * time.Second
+
+// FirstFrameAllowance multiplies SourceTimeout for a program's first frame.
+const FirstFrameAllowance = 3
+
+// sourceTimeout is o's read watchdog, 0 when off.
+func (o Options) sourceTimeout() time.Duration {
+	switch {
+	case o.SourceTimeout < 0:
+		return 0
+	case o.SourceTimeout == 0:
+		return DefaultSourceTimeout
+	}
+	return o.SourceTimeout
 }
 
 // opener opens the source named by rest, the URI after "scheme:".

@@ -65,6 +65,39 @@ func logf(o Options, format string, args ...any) {
 	}
 }
 
+// logEvery is the most often a logLimiter lets a line through.
+const logEvery = time.Second
+
+// logLimiter lets one line a second through and counts the others, so
+// that a stream of broken frames cannot flood the journal: the next line
+// that goes out says how many were held back. The zero value is ready.
+type logLimiter struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+func (l *logLimiter) logf(o Options, format string, args ...any) {
+	if o.Logf == nil {
+		return
+	}
+	now := time.Now()
+	l.mu.Lock()
+	if !l.last.IsZero() && now.Sub(l.last) < logEvery {
+		l.suppressed++
+		l.mu.Unlock()
+		return
+	}
+	n := l.suppressed
+	l.last, l.suppressed = now, 0
+	l.mu.Unlock()
+	msg := fmt.Sprintf(format, args...)
+	if n > 0 {
+		msg += fmt.Sprintf(" [%d similar line(s) suppressed]", n)
+	}
+	o.Logf("%s", msg)
+}
+
 // ReconnectingSource keeps a live source going across failures; see
 // Reconnecting.
 type ReconnectingSource struct {
@@ -81,7 +114,8 @@ type ReconnectingSource struct {
 	backoff    backoffPolicy
 	failures   int // since the last frame
 	reconnects atomic.Uint64
-	ended      atomic.Bool // the source returned ErrEnded: it is not reopened
+	innerGone  atomic.Uint64 // restarts counted by sources already dropped
+	ended      atomic.Bool   // the source returned ErrEnded: it is not reopened
 }
 
 // Reconnecting wraps a live source so that it survives a camera being
@@ -165,14 +199,30 @@ func (r *ReconnectingSource) current() (Source, error) {
 func (r *ReconnectingSource) drop(src Source) {
 	r.mu.Lock()
 	if r.cur == src {
+		if c, ok := src.(restartCounter); ok {
+			r.innerGone.Add(c.Reconnects())
+		}
 		r.cur = nil
 	}
 	r.mu.Unlock()
 	src.Close()
 }
 
-// Reconnects counts the times the source came back after failing.
-func (r *ReconnectingSource) Reconnects() uint64 { return r.reconnects.Load() }
+// restartCounter is a source that restarts itself (a supervised program).
+type restartCounter interface{ Reconnects() uint64 }
+
+// Reconnects counts the times the source came back after failing: its
+// reopens, and the restarts of the program behind it (a pipe: or csi://
+// command restarted by its supervisor).
+func (r *ReconnectingSource) Reconnects() uint64 {
+	n := r.reconnects.Load() + r.innerGone.Load()
+	r.mu.Lock()
+	if c, ok := r.cur.(restartCounter); ok {
+		n += c.Reconnects()
+	}
+	r.mu.Unlock()
+	return n
+}
 
 // Live reports true: Reconnecting is for live sources.
 func (r *ReconnectingSource) Live() bool { return true }

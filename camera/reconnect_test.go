@@ -158,3 +158,34 @@ func TestReconnectingCloseInterruptsRead(t *testing.T) {
 		t.Fatal("Close did not interrupt Read")
 	}
 }
+
+// restartingSource is a source that restarted its program n times and
+// then fails.
+type restartingSource struct{ n uint64 }
+
+func (s *restartingSource) Read(*Frame) error  { return errors.New("broken") }
+func (s *restartingSource) Close() error       { return nil }
+func (s *restartingSource) Live() bool         { return true }
+func (s *restartingSource) Reconnects() uint64 { return s.n }
+
+// The restarts of a supervised program count as the wrapper's
+// reconnects (the stats' "reconnects"), also after it was reopened.
+func TestReconnectingCountsInnerRestarts(t *testing.T) {
+	opened := 0
+	r := Reconnecting("x", func() (Source, error) { opened++; return &restartingSource{n: 2}, nil }, Options{Backoff: time.Millisecond})
+	defer r.Close()
+	rs := r.(*ReconnectingSource)
+	if _, err := rs.current(); err != nil {
+		t.Fatal(err)
+	}
+	if got := rs.Reconnects(); got != 2 {
+		t.Errorf("%d reconnects with the program restarted twice, want 2", got)
+	}
+	rs.drop(rs.cur)
+	if _, err := rs.current(); err != nil {
+		t.Fatal(err)
+	}
+	if got := rs.Reconnects(); got != 4 || opened != 2 {
+		t.Errorf("%d reconnects after a reopen (%d opens), want 2 + 2", got, opened)
+	}
+}

@@ -214,6 +214,7 @@ func (h csiHost) open(rest string, o Options) (Source, error) {
 	if w, h := o.Width, o.Height; w > 0 && h > 0 && (w != c.Width || h != c.Height) {
 		logf(o, "%s: asking %s for %dx%d (wanted %dx%d; I420 rows are padded to 64 bytes)", uri, b.prog, c.Width, c.Height, w, h)
 	}
+	s.timeout = o.sourceTimeout()
 	s.sup = newSupervisor(uri, b.prog, append([]string{b.path}, args...), o)
 	if err := s.sup.start(); err != nil {
 		return nil, err

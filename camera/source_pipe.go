@@ -32,6 +32,12 @@ const MaxMJPEGFrame = 16 << 20
 // on: a broken JPEG in an MJPEG stream.
 var errCorruptFrame = errors.New("corrupt frame")
 
+// MaxCorruptRun is how many corrupt frames in a row a supervised source
+// skips before it restarts its program (with the restart backoff): a
+// program that sends only garbage (pipe:cat /dev/urandom as MJPEG) then
+// costs a restart every few seconds, not a core.
+const MaxCorruptRun = 30
+
 func openPipeSource(rest string, o Options) (Source, error) {
 	if rest == "" {
 		return nil, errors.New("no command: want pipe:CMD (run by /bin/sh -c)")
@@ -47,6 +53,7 @@ func openPipeSource(rest string, o Options) (Source, error) {
 		}
 		return nil, err
 	}
+	s.timeout = o.sourceTimeout()
 	s.sup = newSupervisor(uri, "command", []string{"/bin/sh", "-c", rest}, o)
 	s.sup.finite = true // a command that exits 0 has sent all its frames
 	if err := s.sup.start(); err != nil {
@@ -66,6 +73,18 @@ type streamSource struct {
 	gen      uint64 // the child whose stdout the splitter buffers
 	seq      uint64
 	skipped  atomic.Uint64
+	// corruptRun counts corrupt frames since the last good one (the last
+	// of them: lastCorrupt). A run is logged in one line when it ends —
+	// at the next good frame, or with the restart it causes — through
+	// corruptLog, which keeps such lines to one a second.
+	corruptRun  int
+	lastCorrupt error
+	corruptLog  logLimiter
+	// timeout is the read watchdog (Options.SourceTimeout; 0: off);
+	// framesGen is the child that delivered the last frame, so a new
+	// child's first frame gets FirstFrameAllowance times as long.
+	timeout   time.Duration
+	framesGen uint64
 }
 
 func newStreamSource(uri string, format PixelFormat, w, h int) (*streamSource, error) {
@@ -88,8 +107,20 @@ func (s *streamSource) Read(f *Frame) error {
 		if err != nil {
 			return err
 		}
+		if s.timeout > 0 {
+			d := s.timeout
+			if gen != s.framesGen {
+				d *= FirstFrameAllowance
+			}
+			out.SetReadDeadline(time.Now().Add(d))
+		}
 		if err = s.readFrame(out, gen, f); err == nil {
+			s.framesGen = gen
 			s.sup.delivered()
+			if s.corruptRun > 0 {
+				s.corruptLog.logf(s.sup.o, "%s: skipped %d corrupt frame(s) (%d in all), the last: %v", s.uri, s.corruptRun, s.skipped.Load(), s.lastCorrupt)
+				s.corruptRun, s.lastCorrupt = 0, nil
+			}
 			f.Seq, f.Time, f.Format, f.Label = s.seq, time.Now(), s.format, -1
 			s.seq++
 			return nil
@@ -97,12 +128,25 @@ func (s *streamSource) Read(f *Frame) error {
 		if s.sup.closed() {
 			return ErrClosed
 		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			d := s.timeout
+			if gen != s.framesGen {
+				d *= FirstFrameAllowance
+			}
+			err = fmt.Errorf("no frame for %v: %w", d, err)
+		}
+		var lim *logLimiter
 		if errors.Is(err, errCorruptFrame) {
 			s.skipped.Add(1)
-			logf(s.sup.o, "%s: skipped a frame: %v", s.uri, err)
-			continue
+			if s.corruptRun++; s.corruptRun < MaxCorruptRun {
+				s.lastCorrupt = err
+				continue
+			}
+			err = fmt.Errorf("%d in a row, %d in all; the last: %w", s.corruptRun, s.skipped.Load(), err)
+			s.corruptRun, s.lastCorrupt = 0, nil
+			lim = &s.corruptLog
 		}
-		if err := s.sup.restart(gen, err); err != nil {
+		if err := s.sup.restart(gen, err, lim); err != nil {
 			return err
 		}
 	}

@@ -18,25 +18,11 @@ import (
 	"time"
 )
 
-// needTool skips a test when a program is missing, except under CI=true
-// where CI installs it (Debian packages ffmpeg, gstreamer1.0-tools).
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found; CI must install it", name)
-		}
-		t.Skipf("%s not found", name)
-	}
-	return p
-}
-
 // ffmpegFixture makes a real 10-frame 64x48 stream of ffmpeg's testsrc2
 // pattern: raw yuv420p (I420) or MJPEG, as a camera would send it.
 func ffmpegFixture(t testing.TB, mjpeg bool) string {
 	t.Helper()
-	ff := needTool(t, "ffmpeg")
+	ff := requireTool(t, "ffmpeg")
 	out := filepath.Join(t.TempDir(), "frames.yuv")
 	args := []string{"-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=30", "-frames:v", "10"}
 	if mjpeg {
@@ -426,5 +412,101 @@ func TestPipeSourceEndsOnExitZero(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "command exited (exit status 3); restarting") {
 		t.Errorf("log:\n%s", &log)
+	}
+}
+
+// A command that sends only garbage as MJPEG (issue 14: ~1,650 log lines
+// a second at 61% of a core) is logged at most once a second, with a
+// count of what was held back, and restarted with backoff after
+// MaxCorruptRun corrupt frames in a row: the frames skipped stay a few
+// runs' worth, not thousands a second.
+func TestPipeSourceGarbageIsRateLimitedAndBacksOff(t *testing.T) {
+	var log syncLog
+	o := Options{Format: MJPEG, Logf: log.logf, Backoff: 100 * time.Millisecond, MaxBackoff: 400 * time.Millisecond}
+	s, err := Open("pipe:cat /dev/urandom", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := s.(*streamSource)
+	readErr := make(chan error, 1)
+	go func() {
+		var f Frame
+		for {
+			if err := s.Read(&f); err != nil {
+				readErr <- err
+				return
+			}
+		}
+	}()
+	const window = 3 * time.Second
+	time.Sleep(window)
+	s.Close()
+	select {
+	case err := <-readErr:
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("Read after Close: %v, want ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Read did not return after Close")
+	}
+	log.mu.Lock()
+	lines := len(log.lines)
+	log.mu.Unlock()
+	restarts, skipped := ss.Reconnects(), ss.Skipped()
+	t.Logf("%v: %d log lines, %d restarts, %d corrupt frames skipped", window, lines, restarts, skipped)
+	if max := int(window/logEvery) + 1; lines > max {
+		t.Errorf("%d log lines in %v, want at most %d:\n%s", lines, window, max, &log)
+	}
+	if restarts < 2 {
+		t.Errorf("%d restarts in %v, want the garbage command restarted (backoff 100ms..400ms):\n%s", restarts, window, &log)
+	}
+	// Every run of the command ends after MaxCorruptRun corrupt frames.
+	if want := uint64(MaxCorruptRun) * (restarts + 1); skipped > want {
+		t.Errorf("%d corrupt frames skipped in %d runs of the command, want at most %d", skipped, restarts+1, want)
+	}
+	if !strings.Contains(log.String(), "sent only corrupt frames") || !strings.Contains(log.String(), "suppressed]") {
+		t.Errorf("the log does not name the restart for corrupt frames and the suppressed lines:\n%s", &log)
+	}
+}
+
+// A camera program that sends a few frames and then hangs with its
+// output open (issue 14: "… ; sleep 600" was never noticed) is restarted
+// once it delivered nothing for SourceTimeout.
+func TestPipeSourceWatchdogRestartsHungCommand(t *testing.T) {
+	var log syncLog
+	const timeout = 300 * time.Millisecond
+	o := Options{Format: GRAY8, Width: 8, Height: 8, Logf: log.logf, Backoff: 10 * time.Millisecond, SourceTimeout: timeout}
+	s, err := Open("pipe:head -c 192 /dev/zero; exec sleep 600", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ss := s.(*streamSource)
+	var f Frame
+	var last time.Time
+	for round := range 3 {
+		pid := ss.sup.pid()
+		for i := range 3 {
+			if err := s.Read(&f); err != nil {
+				t.Fatalf("round %d frame %d: %v", round, i, err)
+			}
+			if i == 0 && round > 0 {
+				gap := time.Since(last)
+				t.Logf("round %d: first frame %v after the last one of the hung child", round, gap)
+				if gap < timeout || gap > timeout+time.Second {
+					t.Errorf("round %d: restarted %v after the last frame, want %v..%v", round, gap, timeout, timeout+time.Second)
+				}
+				if ss.sup.pid() == pid {
+					t.Errorf("round %d: same child", round)
+				}
+			}
+			last = time.Now()
+		}
+		if got := ss.Reconnects(); got != uint64(round) {
+			t.Errorf("round %d: %d restarts", round, got)
+		}
+	}
+	if !strings.Contains(log.String(), "command stopped delivering frames (no frame for 300ms") {
+		t.Errorf("the log does not say why the command was restarted:\n%s", &log)
 	}
 }

@@ -222,10 +222,12 @@ func (s *supervisor) output() (*os.File, uint64, error) {
 }
 
 // restart stops the child of generation gen after reading from it failed
-// with cause, logs why, and waits out the backoff; the next output call
-// starts a new child. It returns ErrClosed when the supervisor was
-// closed, and, for a finite source, ErrEnded when the child exited 0.
-func (s *supervisor) restart(gen uint64, cause error) error {
+// with cause, logs why (through lim when not nil, which keeps repeated
+// restarts for corrupt frames to one line a second), and waits out the
+// backoff; the next output call starts a new child. It returns ErrClosed
+// when the supervisor was closed, and, for a finite source, ErrEnded when
+// the child exited 0.
+func (s *supervisor) restart(gen uint64, cause error, lim *logLimiter) error {
 	s.mu.Lock()
 	c := s.cur
 	if c == nil || s.gen != gen {
@@ -240,14 +242,17 @@ func (s *supervisor) restart(gen uint64, cause error) error {
 	s.mu.Unlock()
 
 	// A child whose stdout ended is usually exiting: give it a moment so
-	// the log can carry its exit status.
-	t := time.NewTimer(childExitGrace)
-	select {
-	case <-c.exited:
-	case <-t.C:
-	case <-s.done:
+	// the log can carry its exit status. One that sends garbage or
+	// nothing at all is alive: it is stopped at once.
+	if !errors.Is(cause, errCorruptFrame) && !errors.Is(cause, os.ErrDeadlineExceeded) {
+		t := time.NewTimer(childExitGrace)
+		select {
+		case <-c.exited:
+		case <-t.C:
+		case <-s.done:
+		}
+		t.Stop()
 	}
-	t.Stop()
 	if s.closed() {
 		c.stop()
 		return ErrClosed
@@ -270,9 +275,16 @@ func (s *supervisor) restart(gen uint64, cause error) error {
 			cause = errors.New("closed its output")
 		}
 		why = fmt.Sprintf("stopped delivering frames (%v)", cause)
+		if errors.Is(cause, errCorruptFrame) {
+			why = fmt.Sprintf("sent only corrupt frames (%v)", cause)
+		}
 	}
 	c.stop()
-	logf(s.o, "%s: %s %s; restarting in %v", s.uri, s.prog, why, wait)
+	if lim != nil {
+		lim.logf(s.o, "%s: %s %s; restarting in %v", s.uri, s.prog, why, wait)
+	} else {
+		logf(s.o, "%s: %s %s; restarting in %v", s.uri, s.prog, why, wait)
+	}
 	if !sleepOrDone(wait, s.done) {
 		return ErrClosed
 	}

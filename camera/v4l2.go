@@ -464,6 +464,9 @@ func newV4L2Source(path string, dev v4l2Device, o Options) (*v4l2Source, error) 
 		return nil, fmt.Errorf("v4l2 %s: start streaming %s: %w", path, mode, err)
 	}
 	s := &v4l2Source{path: path, dev: dev, format: format, mode: mode, stall: v4l2StallTimeout}
+	if t := o.sourceTimeout(); t > 0 {
+		s.stall = t
+	}
 	if format == YUYV {
 		s.frameBytes = mode.Width * mode.Height * 2
 	}

@@ -14,20 +14,6 @@ import (
 	"time"
 )
 
-// v4l2NeedTool skips a test when a command-line tool is missing, except
-// in CI (CI=true), which installs it and must not skip silently.
-func v4l2NeedTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not installed (CI=true): %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
-}
-
 // fakeV4L2 is an in-memory V4L2 device: it lists modes like a real camera
 // and runs the buffer queue the way the kernel does (a frame lands in a
 // buffer queued to the driver, or is dropped when none is).
@@ -691,7 +677,7 @@ func TestV4L2HostErrors(t *testing.T) {
 // send them (packed YUYV, and MJPEG) through the source and checks they
 // arrive byte for byte and that the MJPEG ones decode to the mode's size.
 func TestV4L2RealFrames(t *testing.T) {
-	ffmpeg := v4l2NeedTool(t, "ffmpeg")
+	ffmpeg := requireTool(t, "ffmpeg")
 	const w, h = 320, 240
 	encode := func(args ...string) []byte {
 		t.Helper()

@@ -20,13 +20,7 @@ func TestArm64CheckMatchesNative(t *testing.T) {
 	if runtime.GOARCH == "arm64" {
 		t.Skip("already arm64: nothing to compare against")
 	}
-	qemu, err := exec.LookPath("qemu-aarch64-static")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("qemu-aarch64-static not found: CI must install qemu-user-static")
-		}
-		t.Skip("qemu-aarch64-static not found (apt-get install qemu-user-static)")
-	}
+	qemu := requireTool(t, "qemu-aarch64-static")
 	if testing.Short() {
 		t.Skip("builds an arm64 binary: skipped with -short")
 	}

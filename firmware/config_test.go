@@ -47,7 +47,7 @@ func TestConfigErrors(t *testing.T) {
 		{"a list", "- model\n- digits\n", `line 1: want a mapping of keys (model:, source:, output:, gpio:, …), got a list`},
 		{"a scalar", "digits\n", `line 1: want a mapping of keys`},
 		// Unknown keys.
-		{"unknown top", "model: digits\nthread: 2\n", `line 2: thread: unknown key (keys: format, fps, gpio:, http, http_allow_host, max_frames, model, mqtt:, output, quiet, size, snapshot:, source, stats_every, threads, topk)`},
+		{"unknown top", "model: digits\nthread: 2\n", `line 2: thread: unknown key (keys: format, fps, gpio:, http, http_allow_host, max_frames, model, mqtt:, output, quiet, size, snapshot:, source, source_timeout, stats_every, threads, topk)`},
 		{"unknown in group", "gpio:\n  pin: 17\n  pinn: 18\n", `line 3: gpio.pinn: unknown key (gpio has hold, off_score, on_score, pin, when)`},
 		{"unknown group", "camera:\n  fps: 5\n", `line 1: camera: unknown key`},
 		{"flag name not key", "max-frames: 3\n", `line 1: max-frames: unknown key`},

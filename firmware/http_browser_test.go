@@ -35,16 +35,8 @@ import (
 const browserTimeout = 60 * time.Second // generous: two shared cores, a cold Chromium
 
 func chromiumPath(t *testing.T) string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium not found; CI must install it (apt-get install chromium)")
-	}
-	t.Skip("chromium not installed (apt-get install chromium)")
-	return ""
+	t.Helper()
+	return requireTool(t, "chromium", "chromium-browser", "google-chrome")
 }
 
 // wsConn is the client side of a WebSocket: text messages only.

@@ -77,7 +77,7 @@ type Loop struct {
 	pictures []PictureSink
 	badRun   int // consecutive frames the preprocessor refused
 
-	start   time.Time
+	start   atomic.Pointer[time.Time] // when Run began; Stats reads it from other goroutines
 	frames  atomic.Uint64
 	dropped atomic.Uint64
 	bad     atomic.Uint64
@@ -129,7 +129,8 @@ func newLoop(cfg loopConfig) (*Loop, error) {
 // frame in flight, drains and closes the sinks and closes the source. A
 // source that ends (io.EOF) or a cancelled ctx is a clean stop: nil.
 func (l *Loop) Run(ctx context.Context) error {
-	l.start = time.Now()
+	start := time.Now()
+	l.start.Store(&start)
 	go l.capture()
 	monitorDone := make(chan struct{})
 	go l.monitor(monitorDone)
@@ -356,8 +357,8 @@ func (l *Loop) Stats() Stats {
 		Threads: l.cfg.Session.Threads(),
 		Frames:  l.frames.Load(), Dropped: l.dropped.Load(),
 	}
-	if !l.start.IsZero() {
-		s.Uptime = time.Since(l.start)
+	if start := l.start.Load(); start != nil {
+		s.Uptime = time.Since(*start)
 	}
 	for i, q := range l.queues {
 		s.SinkDropped += q.dropped.Load()
@@ -368,7 +369,7 @@ func (l *Loop) Stats() Stats {
 	if r, ok := l.cfg.Source.(reconnectCounter); ok {
 		s.Reconnects = r.Reconnects()
 	}
-	l.m.snapshot(&s)
+	l.m.snapshot(&s, time.Now())
 	if s.Inference.Mean > 0 {
 		s.InferFPS = 1000 / s.Inference.Mean
 	}
@@ -466,7 +467,16 @@ func (m *loopMetrics) setConditions(c boards.Conditions) {
 	m.mu.Unlock()
 }
 
-func (m *loopMetrics) snapshot(s *Stats) {
+// stalledMin is the shortest wait without a result that makes the loop
+// rate 0 (see snapshot).
+const stalledMin = 2 * time.Second
+
+// snapshot fills s from the windows as of now. The loop rate is taken
+// over the window's frames while they keep coming; once the next frame is
+// overdue (later than the mean interval) the wait counts too, so the rate
+// falls, and once it is 4 intervals late (2 s at least) the rate is 0: a
+// source that stopped shows 0 fps, not the rate it had.
+func (m *loopMetrics) snapshot(s *Stats, now time.Time) {
 	var scratch [statWindow]float64
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -479,7 +489,15 @@ func (m *loopMetrics) snapshot(s *Stats) {
 		first := m.doneAt[(m.doneI-m.doneN+statWindow)%statWindow]
 		last := m.doneAt[(m.doneI-1+statWindow)%statWindow]
 		if span := last.Sub(first); span > 0 {
-			s.LoopFPS = float64(m.doneN-1) / span.Seconds()
+			mean := span / time.Duration(m.doneN-1)
+			switch gap := now.Sub(last); {
+			case gap > max(4*mean, stalledMin):
+				s.LoopFPS = 0
+			case gap > mean:
+				s.LoopFPS = float64(m.doneN-1) / (span + gap - mean).Seconds()
+			default:
+				s.LoopFPS = float64(m.doneN-1) / span.Seconds()
+			}
 		}
 	}
 	s.TempC, s.Throttled = m.tempC, m.throttled

@@ -628,3 +628,98 @@ func (l *syncLog) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// The loop rate is taken between the window's frames while they come,
+// falls once the next one is overdue and is 0 once the source stopped
+// (issue 14: loop_fps 196 twenty seconds after the last frame).
+func TestLoopFPSFallsWhenFramesStop(t *testing.T) {
+	var m loopMetrics
+	m.init(1)
+	t0 := time.Now()
+	r := Result{}
+	for i := range 11 { // 10 intervals of 100 ms: 10 fps
+		m.addFrame(0, 0, 0, &r, t0.Add(time.Duration(i)*100*time.Millisecond))
+	}
+	last := t0.Add(time.Second)
+	for _, c := range []struct {
+		after    time.Duration
+		lo, hi   float64
+		describe string
+	}{
+		{50 * time.Millisecond, 10, 10, "between frames"},
+		{100 * time.Millisecond, 10, 10, "the next one due"},
+		{time.Second, 5.26, 5.27, "900 ms overdue: 10 intervals in 1.9 s"},
+		{2 * time.Second, 3.44, 3.45, "1.9 s overdue: 10 intervals in 2.9 s"},
+		{2*time.Second + time.Millisecond, 0, 0, "stalled"},
+		{20 * time.Second, 0, 0, "stalled"},
+	} {
+		var s Stats
+		m.snapshot(&s, last.Add(c.after))
+		if s.LoopFPS < c.lo-1e-9 || s.LoopFPS > c.hi+1e-9 {
+			t.Errorf("%v after the last frame (%s): loop %.3f fps, want %g..%g", c.after, c.describe, s.LoopFPS, c.lo, c.hi)
+		}
+	}
+}
+
+// A stand-in camera command that sends a few frames and hangs with its
+// output open is restarted once --source-timeout passed without a frame,
+// and the loop rate reads 0 while it hangs.
+func TestLoopHungSourceRestartedFPSZero(t *testing.T) {
+	const timeout = 3 * time.Second
+	var logs syncLog
+	cmd := "pipe:for i in $(seq 20); do head -c 784 /dev/zero; sleep 0.02; done; exec sleep 600"
+	src, err := camera.Open(cmd, camera.Options{Format: camera.GRAY8, Width: 28, Height: 28, Logf: logs.logf, Backoff: 10 * time.Millisecond, SourceTimeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, labels, pre := digitsSession(t, 1)
+	l, err := newLoop(loopConfig{Source: src, SourceName: "hung", Session: sess, Pre: pre, Labels: labels, TopK: 1, Logf: logs.logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	// Wait for the first child's frames to stop, then watch until the
+	// second child's frames arrive.
+	deadline := time.Now().Add(30 * time.Second)
+	var lastFrames uint64
+	var lastChange time.Time
+	sawZero := false
+	for {
+		if time.Now().After(deadline) {
+			t.Fatalf("no restart seen: %+v\nlog:\n%s", l.Stats(), &logs)
+		}
+		s := l.Stats()
+		if s.Frames != lastFrames {
+			if s.Reconnects > 0 {
+				gap := time.Since(lastChange)
+				t.Logf("restarted: frames again %v after the last one (timeout %v); loop fps %.1f", gap, timeout, s.LoopFPS)
+				if gap > timeout+time.Second {
+					t.Errorf("restarted %v after the last frame, want within %v + 1 s", gap, timeout)
+				}
+				break
+			}
+			lastFrames, lastChange = s.Frames, time.Now()
+		} else if s.Frames > 0 && time.Since(lastChange) > stalledMin+200*time.Millisecond && s.Reconnects == 0 {
+			if s.LoopFPS != 0 {
+				t.Fatalf("%v without a frame: loop %.1f fps, want 0", time.Since(lastChange), s.LoopFPS)
+			}
+			sawZero = true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !sawZero {
+		t.Error("never saw loop fps 0 while the command hung")
+	}
+	if !strings.Contains(logs.String(), "stopped delivering frames (no frame for 3s") {
+		t.Errorf("log does not say why it restarted:\n%s", &logs)
+	}
+}

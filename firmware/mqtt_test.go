@@ -891,16 +891,7 @@ func FuzzParseBrokerURL(f *testing.F) {
 // installed.
 func mosquittoPath(t *testing.T) string {
 	t.Helper()
-	for _, p := range []string{"mosquitto", "/usr/sbin/mosquitto"} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("mosquitto not found: CI must install the apt package mosquitto")
-	}
-	t.Skip("mosquitto not installed (apt package mosquitto)")
-	return ""
+	return requireTool(t, "mosquitto")
 }
 
 // startMosquitto runs mosquitto on 127.0.0.1:port, persisting its

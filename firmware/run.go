@@ -44,6 +44,7 @@ type runFlags struct {
 	http                        string
 	httpAllowHost               string
 	statsEvery                  time.Duration
+	sourceTimeout               time.Duration
 	quiet                       bool
 	mqtt                        mqttFlags // --mqtt…, --device-id, --snapshot… (mqtt.go)
 	config                      string    // --config: a YAML file read before the flags
@@ -136,6 +137,7 @@ func (rf *runFlags) flagSet(stdout io.Writer) *flag.FlagSet {
 	fs.DurationVar(&rf.gpio.hold, "hold", time.Second, "how long the score must stay below --off-score before the pin goes Low")
 	fs.StringVar(&rf.http, "http", "", "serve the live page at this address, e.g. 127.0.0.1:8080 (default off)")
 	fs.StringVar(&rf.httpAllowHost, "http-allow-host", "", "host names the live page answers to besides IP addresses, localhost and this machine's hostname, comma-separated, e.g. cam.example.org")
+	fs.DurationVar(&rf.sourceTimeout, "source-timeout", camera.DefaultSourceTimeout, "restart a camera or pipe: program (reopen a camera) that delivers no frame for this long (0: never)")
 	fs.DurationVar(&rf.statsEvery, "stats-every", 0, "log a stats line to stderr this often, e.g. 10s (0: never)")
 	fs.BoolVar(&rf.quiet, "quiet", false, "log only warnings and errors")
 	addMQTTFlags(fs, &rf.mqtt)
@@ -186,7 +188,10 @@ func setUpRun(rf *runFlags, stdout io.Writer, lg *runLog) (_ *preparedRun, err e
 			}
 		}
 	}()
-	opts := camera.Options{FPS: rf.fps, Logf: lg.warnf}
+	opts := camera.Options{FPS: rf.fps, Logf: lg.warnf, SourceTimeout: rf.sourceTimeout}
+	if rf.sourceTimeout == 0 {
+		opts.SourceTimeout = -1 // camera.Options: off
+	}
 	if rf.size != "" {
 		if opts.Width, opts.Height, err = parseFrameSize(rf.size); err != nil {
 			return nil, fmt.Errorf("--size: %w", err)
@@ -205,6 +210,9 @@ func setUpRun(rf *runFlags, stdout io.Writer, lg *runLog) (_ *preparedRun, err e
 	}
 	if rf.threads < 1 || rf.threads > 256 {
 		return nil, fmt.Errorf("--threads %d: want 1..256", rf.threads)
+	}
+	if rf.sourceTimeout < 0 {
+		return nil, fmt.Errorf("--source-timeout %v: want a duration ≥ 0", rf.sourceTimeout)
 	}
 	if rf.statsEvery < 0 {
 		return nil, fmt.Errorf("--stats-every %v: want a duration ≥ 0", rf.statsEvery)

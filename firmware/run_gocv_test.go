@@ -13,20 +13,6 @@ import (
 	"github.com/vggedge/vggedge/camera"
 )
 
-// needGocvTool finds a program the OpenCV tests need: a skip without it,
-// a failure under CI (which installs it).
-func needGocvTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s not found; CI installs it (see .ci/run)", name)
-		}
-		t.Skipf("%s not found", name)
-	}
-	return p
-}
-
 // The OpenCV source through the whole loop (required by the issue): real
 // MNIST test digits, made into a video file by ffmpeg, read by OpenCV's
 // FFmpeg backend as BGR frames, converted to gray, classified by the
@@ -34,7 +20,7 @@ func needGocvTool(t *testing.T, name string) string {
 // and the answers must be the digits' labels: a channel or size mistake
 // anywhere on the path would wreck them.
 func TestRunGocvVideoFile(t *testing.T) {
-	ffmpeg := needGocvTool(t, "ffmpeg")
+	ffmpeg := requireTool(t, "ffmpeg")
 	imgs, labels, err := camera.LoadIDX(gomnistDir(t), "t10k")
 	if err != nil {
 		t.Fatal(err)
@@ -76,12 +62,9 @@ func TestRunGocvVideoFile(t *testing.T) {
 
 // A GStreamer pipeline (videotestsrc, a live source) through the loop.
 func TestRunGocvGStreamerPipeline(t *testing.T) {
-	needGocvTool(t, "gst-inspect-1.0")
+	requireTool(t, "gst-inspect-1.0")
 	if err := exec.Command("gst-inspect-1.0", "--exists", "videotestsrc").Run(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("GStreamer's videotestsrc missing; CI installs gstreamer1.0-plugins-base")
-		}
-		t.Skip("videotestsrc missing (gstreamer1.0-plugins-base)")
+		missingTool(t, "GStreamer's videotestsrc missing (apt-get install gstreamer1.0-plugins-base)")
 	}
 	src := "gocv:videotestsrc num-buffers=200 ! video/x-raw,width=160,height=120 ! videoconvert ! video/x-raw,format=BGR ! appsink"
 	code, out, errOut := runLiveCLI(t, context.Background(), "--model", "digits", "--source", src,

@@ -231,6 +231,7 @@ type msgpackNetSink struct {
 	logf          func(string, ...any)
 
 	conn     net.Conn
+	peerGone *atomic.Bool // set by watchPeer when conn's reader hung up
 	nextDial time.Time
 	backoff  time.Duration
 	now      func() time.Time
@@ -275,6 +276,23 @@ func (s *msgpackNetSink) dial() {
 		s.logf("output %s: connected (%d results dropped so far)", s.name(), s.dropped.Load())
 	}
 	s.conn, s.backoff = c, minNetBackoff
+	s.peerGone = new(atomic.Bool)
+	go watchPeer(c, s.peerGone)
+}
+
+// watchPeer reads conn until it fails, then sets gone. A reader never
+// sends anything, so this is how a disconnect shows before a write fails:
+// after the reader hung up the kernel still accepts a write (and the
+// peer answers it with a reset), so without it the first result after
+// every disconnect was lost without being counted. Close ends it.
+func watchPeer(c net.Conn, gone *atomic.Bool) {
+	var b [512]byte
+	for {
+		if _, err := c.Read(b[:]); err != nil {
+			gone.Store(true)
+			return
+		}
+	}
 }
 
 func (s *msgpackNetSink) Write(r *Result) error {
@@ -283,6 +301,15 @@ func (s *msgpackNetSink) Write(r *Result) error {
 	}
 	if s.conn == nil {
 		s.dropped.Add(1)
+		return nil
+	}
+	if s.peerGone.Load() {
+		s.conn.Close()
+		s.conn = nil
+		s.dropped.Add(1)
+		s.logf("output %s: the reader closed the connection; reconnecting", s.name())
+		s.backoff = minNetBackoff
+		s.nextDial = s.now().Add(s.backoff)
 		return nil
 	}
 	s.conn.SetWriteDeadline(s.now().Add(netTimeout))

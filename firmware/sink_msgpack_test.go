@@ -172,3 +172,79 @@ func TestMsgpackOutputErrors(t *testing.T) {
 		}
 	}
 }
+
+// A reader that disconnects loses nothing uncounted (issue 14: one result
+// per disconnect went into the closed connection without being counted):
+// every result is either read by a reader or counted as dropped.
+func TestMsgpackTCPDisconnectCounted(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	conns := acceptOne(ln)
+	sink, err := openMsgpackSink("tcp:"+ln.Addr().String(), newMsgpackEncoder("digits", []string{"0", "1"}, 2), t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sink.(*msgpackNetSink)
+	clock := time.Now()
+	s.now = func() time.Time { return clock }
+	written := uint64(0)
+	write := func(n int) {
+		for range n {
+			r := Result{Frame: written, Time: clock, Top: []Class{{0, "0", 0.75}, {1, "1", 0.25}}, LatencyMs: 1, Truth: -1}
+			written++
+			if err := s.Write(&r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	read := func(c net.Conn, n int) []uint64 {
+		t.Helper()
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		r := stream.NewReader(c)
+		var got []uint64
+		for len(got) < n {
+			res, err := r.Next()
+			if err != nil {
+				t.Fatalf("after %d results: %v", len(got), err)
+			}
+			got = append(got, res.Frame)
+		}
+		return got
+	}
+	c := <-conns
+	if c == nil {
+		t.Fatal("no connection")
+	}
+	write(5)
+	got := read(c, 5)
+	conns = acceptOne(ln)
+	c.Close() // the reader goes away having read all it was sent
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.peerGone.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("the sink never noticed the reader hung up")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	write(3) // no reader: all dropped, the first one too
+	if d := s.Dropped(); d != 3 {
+		t.Errorf("dropped %d of the 3 results written after the reader hung up, want 3", d)
+	}
+	clock = clock.Add(time.Second) // past the backoff: the next write redials
+	write(4)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c = <-conns
+	if c == nil {
+		t.Fatal("no second connection")
+	}
+	defer c.Close()
+	got = append(got, read(c, 4)...)
+	if n := uint64(len(got)) + s.Dropped(); n != written {
+		t.Errorf("%d results read + %d dropped = %d, want the %d written (read %v)", len(got), s.Dropped(), n, written, got)
+	}
+}

@@ -164,13 +164,7 @@ func TestX86KernelsVerified(t *testing.T) {
 // is disassembled with objdump and compared with its comment. Without
 // objdump it skips, unless CI is set.
 func TestX86ByteEncodings(t *testing.T) {
-	objdump, err := exec.LookPath("objdump")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("objdump not found (apt-get install binutils); CI requires the BYTE check")
-		}
-		t.Skip("objdump not found; install binutils")
-	}
+	objdump := requireTool(t, "objdump")
 	line := regexp.MustCompile(`^\s*((?:BYTE \$0x[0-9a-f]{2};?\s*)+)//\s*(.+?)\s*$`)
 	byteRe := regexp.MustCompile(`\$0x([0-9a-f]{2})`)
 	files, _ := filepath.Glob("*_amd64.s")

@@ -29,13 +29,7 @@ func normAsm(s string) string {
 }
 
 func TestARM64WordEncodings(t *testing.T) {
-	objdump, err := exec.LookPath("aarch64-linux-gnu-objdump")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("aarch64-linux-gnu-objdump not found (apt-get install binutils-aarch64-linux-gnu); CI requires the WORD check")
-		}
-		t.Skip("aarch64-linux-gnu-objdump not found; install binutils-aarch64-linux-gnu")
-	}
+	objdump := requireTool(t, "aarch64-linux-gnu-objdump")
 	files, err := filepath.Glob("*_arm64.s")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no *_arm64.s files (%v)", err)
