@@ -208,37 +208,6 @@ func TestWino43PreparedSize(t *testing.T) {
 	}
 }
 
-// After Reserve, the F(4,3) path allocates nothing, prepared or not.
-func TestWino43Allocs(t *testing.T) {
-	r := rand.New(rand.NewPCG(53, 54))
-	p, x := randSIMDConv(r, 32, 14, 14, 20, 3, 3, 1, 1)
-	y := make([]int8, p.O*p.OH*p.OW)
-	for _, prep := range []bool{false, true} {
-		if prep {
-			p.Prepared = prepareWino43(p)
-		}
-		var s Scratch
-		s.w43.reserve(p)
-		if n := testing.AllocsPerRun(5, func() { w43Conv(p, x, y, nil, &s) }); n != 0 {
-			t.Errorf("prepared %v: %v allocations per call", prep, n)
-		}
-	}
-}
-
-// Prepared U is used only for the weights it was made from.
-func TestWino43PreparedFollowsWeights(t *testing.T) {
-	r := rand.New(rand.NewPCG(55, 56))
-	p, x := randSIMDConv(r, 20, 9, 9, 10, 3, 3, 1, 1)
-	p.Prepared = prepareWino43(p)
-	p.Weight = randBytes(r, len(p.Weight), -128)
-	got, want := make([]int8, p.O*p.OH*p.OW), make([]int8, p.O*p.OH*p.OW)
-	w43Conv(p, x, got, nil, &Scratch{})
-	withGeneric(func() { Conv2dInt8(p, x, want, &Scratch{}) })
-	if j := firstDiff(got, want); j >= 0 {
-		t.Fatalf("stale prepared U used: y[%d] = %d, want %d", j, got[j], want[j])
-	}
-}
-
 // BenchmarkWino43VGG16 times the F(4,3) path with prepared U on VGG16's
 // 3×3 shapes (the dispatched parts), reporting direct-equivalent GMAC/s.
 func BenchmarkWino43VGG16(b *testing.B) {

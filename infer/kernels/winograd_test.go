@@ -183,19 +183,36 @@ func TestWinogradBounds(t *testing.T) {
 	}
 }
 
-// After Reserve, the Winograd path allocates nothing, prepared or not.
+// winoPaths are the two Winograd paths, each with how to prepare,
+// reserve and run it whatever the dispatch.
+var winoPaths = []struct {
+	name    string
+	prepare func(*Conv2dParams) *PreparedConv
+	reserve func(*Scratch, *Conv2dParams)
+	conv    func(p *Conv2dParams, x, y8 []int8, yf []float32, s *Scratch)
+	uses    func(*Conv2dParams) bool // whether p.Prepared would be used
+}{
+	{"F(2,3)", prepareWinograd, func(s *Scratch, p *Conv2dParams) { s.wino.reserve(p) }, winoConv,
+		func(p *Conv2dParams) bool { return preparedU(p) != nil }},
+	{"F(4,3)", prepareWino43, func(s *Scratch, p *Conv2dParams) { s.w43.reserve(p) }, w43Conv,
+		func(p *Conv2dParams) bool { return preparedU43(p) != nil || preparedWC43(p) != nil }},
+}
+
+// After Reserve, the Winograd paths allocate nothing, prepared or not.
 func TestWinogradAllocs(t *testing.T) {
-	r := rand.New(rand.NewPCG(43, 44))
-	p, x := randSIMDConv(r, 32, 14, 14, 20, 3, 3, 1, 1)
-	y := make([]int8, p.O*p.OH*p.OW)
-	for _, prep := range []bool{false, true} {
-		if prep {
-			p.Prepared = prepareWinograd(p)
-		}
-		var s Scratch
-		s.wino.reserve(p)
-		if n := testing.AllocsPerRun(5, func() { winoConv(p, x, y, nil, &s) }); n != 0 {
-			t.Errorf("prepared %v: %v allocations per call", prep, n)
+	for _, wp := range winoPaths {
+		r := rand.New(rand.NewPCG(43, 44))
+		p, x := randSIMDConv(r, 32, 14, 14, 20, 3, 3, 1, 1)
+		y := make([]int8, p.O*p.OH*p.OW)
+		for _, prep := range []bool{false, true} {
+			if prep {
+				p.Prepared = wp.prepare(p)
+			}
+			var s Scratch
+			wp.reserve(&s, p)
+			if n := testing.AllocsPerRun(5, func() { wp.conv(p, x, y, nil, &s) }); n != 0 {
+				t.Errorf("%s, prepared %v: %v allocations per call", wp.name, prep, n)
+			}
 		}
 	}
 }
@@ -203,18 +220,20 @@ func TestWinogradAllocs(t *testing.T) {
 // Prepared weights are used only for the weights they were made from:
 // another Weight slice in the same params is transformed per call.
 func TestWinogradPreparedFollowsWeights(t *testing.T) {
-	r := rand.New(rand.NewPCG(45, 46))
-	p, x := randSIMDConv(r, 20, 9, 9, 10, 3, 3, 1, 1)
-	p.Prepared = prepareWinograd(p)
-	p.Weight = randBytes(r, len(p.Weight), -128)
-	got, want := make([]int8, p.O*p.OH*p.OW), make([]int8, p.O*p.OH*p.OW)
-	winoConv(p, x, got, nil, &Scratch{})
-	withGeneric(func() { Conv2dInt8(p, x, want, &Scratch{}) })
-	if j := firstDiff(got, want); j >= 0 {
-		t.Fatalf("y[%d] = %d, want %d", j, got[j], want[j])
-	}
-	if preparedU(p) != nil {
-		t.Error("prepared U used for other weights")
+	for _, wp := range winoPaths {
+		r := rand.New(rand.NewPCG(45, 46))
+		p, x := randSIMDConv(r, 20, 9, 9, 10, 3, 3, 1, 1)
+		p.Prepared = wp.prepare(p)
+		p.Weight = randBytes(r, len(p.Weight), -128)
+		got, want := make([]int8, p.O*p.OH*p.OW), make([]int8, p.O*p.OH*p.OW)
+		wp.conv(p, x, got, nil, &Scratch{})
+		withGeneric(func() { Conv2dInt8(p, x, want, &Scratch{}) })
+		if j := firstDiff(got, want); j >= 0 {
+			t.Fatalf("%s: stale prepared weights used: y[%d] = %d, want %d", wp.name, j, got[j], want[j])
+		}
+		if wp.uses(p) {
+			t.Errorf("%s: prepared weights used for other weights", wp.name)
+		}
 	}
 }
 
