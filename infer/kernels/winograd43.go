@@ -552,22 +552,21 @@ func w43BT(d0, d1, d2, d3, d4, d5 int32) (r0, r1, r2, r3, r4, r5 int32) {
 	return
 }
 
-// w43Gemm computes m[ξ·64 + o·8 + t] = Σ_{cp<ncp, e<2} u[(ξ·ncp+cp)·16 +
-// 2o + e] · v[ξ·xs + cp·16 + 2t + e] for the 36 ξ, 8 channels o and 8
-// tiles t, wrapping in int32. An architecture's init may replace it.
-var w43Gemm = w43GemmGo
-
-// w43GemmN is w43Gemm of nb consecutive blocks of tiles, vb apart in V,
-// block b's sums to m[b·2304:]: one call per band's group of blocks, so
-// that an architecture's kernel can keep U_ξ in L1 across the blocks.
+// w43GemmN computes, for nb consecutive blocks of tiles (vb apart in V),
+// w43GemmGo of each into m[b·2304:]: one call per band's group of blocks,
+// so that an architecture's kernel can keep U_ξ in L1 across the blocks.
+// An architecture's init may replace it.
 var w43GemmN = w43GemmNGo
 
 func w43GemmNGo(u, v []int16, ncp, xs, vb, nb int, m []int32) {
 	for b := range nb {
-		w43Gemm(u, v[b*vb:], ncp, xs, (*[w43Pos * w43O * w43T]int32)(m[b*w43Pos*w43O*w43T:]))
+		w43GemmGo(u, v[b*vb:], ncp, xs, (*[w43Pos * w43O * w43T]int32)(m[b*w43Pos*w43O*w43T:]))
 	}
 }
 
+// w43GemmGo computes m[ξ·64 + o·8 + t] = Σ_{cp<ncp, e<2} u[(ξ·ncp+cp)·16 +
+// 2o + e] · v[ξ·xs + cp·16 + 2t + e] for the 36 ξ, 8 channels o and 8
+// tiles t, wrapping in int32: one block of tiles.
 func w43GemmGo(u, v []int16, ncp, xs int, m *[w43Pos * w43O * w43T]int32) {
 	for xi := range w43Pos {
 		var a [64]int32

@@ -8,9 +8,6 @@ import "golang.org/x/sys/cpu"
 // the plane are Go (winograd43.go).
 
 //go:noescape
-func w43GemmAVX2(u, v *int16, ncp, xs int, m *int32)
-
-//go:noescape
 func w43InputRowAVX2(v *int16, xs, vb int, pl *int8, d, step, rowb, np, nb int)
 
 //go:noescape
@@ -24,7 +21,7 @@ func w43GemmNAVX2(u, v *int16, ncp, xs, vb, nb int, m *int32)
 
 func init() {
 	if cpu.X86.HasAVX2 {
-		w43Gemm, w43InputRow, w43Output = w43GemmFast, w43InputRowFast, w43OutputFast
+		w43InputRow, w43Output = w43InputRowFast, w43OutputFast
 		w43PlaneRow, w43UChunk = w43PlaneRowFast, w43UChunkFast
 		w43GemmN = w43GemmNFast
 		if cpu.X86.HasAVXVNNI {
@@ -46,13 +43,6 @@ func w43PlaneRowFast(dst, a, b []int8, np int) {
 	// np is a multiple of 4, so the row is whole blocks of 16 columns.
 	_, _, _ = dst[8*np-1], a[4*np-1], b[4*np-1]
 	w43PlaneRowAVX2(&dst[0], &a[0], &b[0], np, np/4)
-}
-
-func w43GemmFast(u, v []int16, ncp, xs int, m *[w43Pos * w43O * w43T]int32) {
-	// The last rows the kernel reads.
-	_ = u[w43Pos*ncp*16-1]
-	_ = v[35*xs+ncp*16-1]
-	w43GemmAVX2(&u[0], &v[0], ncp, 2*xs, &m[0])
 }
 
 func w43InputRowFast(v []int16, xs, vb int, pl []int8, d, step, rowb, np, nb int) {

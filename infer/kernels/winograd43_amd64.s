@@ -7,7 +7,7 @@
 // 8 tiles a YMM. Every operation is a wrapping int16 or int32 ring
 // operation, like the Go twins, so the results are the same bits.
 
-// STEP43 is one channel pair of w43GemmAVX2: V's 8 tiles at OFF(DI), the
+// STEP43 is one channel pair of w43GemmNAVX2: V's 8 tiles at OFF(DI), the
 // 8 channels' U pairs at UOFF(SI) broadcast, into Y0…Y7.
 #define STEP43(OFF, UOFF) \
 	VMOVDQU      OFF(DI), Y8; \
@@ -35,65 +35,6 @@
 	VPADDD       Y14, Y5, Y5; \
 	VPADDD       Y15, Y6, Y6; \
 	VPADDD       Y9, Y7, Y7
-
-// func w43GemmAVX2(u, v *int16, ncp, xs int, m *int32)
-//
-// For ξ = 0…35: m[ξ·64 + o·8 + t] = Σ_cp Σ_e u[(ξ·ncp+cp)·16 + 2o+e] ·
-// v[ξ·xs/2 + cp·16 + 2t+e]. xs is in bytes; ncp > 0. The 8 channels'
-// sums for 8 tiles live in Y0…Y7 over the whole pair loop, which reads
-// both operands as consecutive 32-byte rows.
-TEXT ·w43GemmAVX2(SB), NOSPLIT, $0-40
-	MOVQ u+0(FP), SI
-	MOVQ v+8(FP), R10
-	MOVQ ncp+16(FP), CX
-	MOVQ xs+24(FP), BX
-	MOVQ m+32(FP), DX
-	MOVQ $36, R9
-
-xi:
-	VPXOR Y0, Y0, Y0
-	VPXOR Y1, Y1, Y1
-	VPXOR Y2, Y2, Y2
-	VPXOR Y3, Y3, Y3
-	VPXOR Y4, Y4, Y4
-	VPXOR Y5, Y5, Y5
-	VPXOR Y6, Y6, Y6
-	VPXOR Y7, Y7, Y7
-	MOVQ  R10, DI
-	MOVQ  CX, R8
-	SHRQ  $1, R8
-	JZ    odd
-	// Two pairs an iteration.
-
-cp:
-	STEP43(0, 0)
-	STEP43(32, 32)
-	ADDQ $64, SI
-	ADDQ $64, DI
-	DECQ R8
-	JNZ  cp
-
-odd:
-	TESTQ $1, CX
-	JZ    store
-	STEP43(0, 0)
-	ADDQ  $32, SI
-
-store:
-	VMOVDQU Y0, (DX)
-	VMOVDQU Y1, 32(DX)
-	VMOVDQU Y2, 64(DX)
-	VMOVDQU Y3, 96(DX)
-	VMOVDQU Y4, 128(DX)
-	VMOVDQU Y5, 160(DX)
-	VMOVDQU Y6, 192(DX)
-	VMOVDQU Y7, 224(DX)
-	ADDQ    $256, DX
-	ADDQ    BX, R10
-	DECQ    R9
-	JNZ     xi
-	VZEROUPPER
-	RET
 
 // BT6 applies Bᵀ to the int16 columns d0…d5 (Y0…Y5), writing r0…r5 to
 // Y6…Y11; Y12, Y13 are scratch. (Go's operand order: VPSUBW a, b, c is
@@ -652,10 +593,11 @@ upair:
 
 // func w43GemmNAVX2(u, v *int16, ncp, xs, vb, nb int, m *int32)
 //
-// w43GemmAVX2 for nb > 0 consecutive blocks of tiles (vb bytes apart in
-// V), looping over blocks inside each ξ so that U_ξ (ncp·32 bytes) stays
-// in L1 while the blocks' V stream past it: block b's sums go to m + b·9216
-// bytes. xs and vb in bytes; ncp > 0.
+// w43GemmNGo for nb > 0 blocks of tiles (vb bytes apart in V): for each
+// ξ, for each block, m + b·9216 + ξ·256 gets the 8 channels' sums for its
+// 8 tiles, Y0…Y7 over the whole pair loop. Blocks loop inside each ξ, so
+// U_ξ (ncp·32 bytes) stays in L1 while the blocks' V stream past it. xs
+// and vb in bytes; ncp > 0.
 TEXT ·w43GemmNAVX2(SB), NOSPLIT, $0-56
 	MOVQ u+0(FP), R13
 	MOVQ v+8(FP), R10

@@ -21,7 +21,6 @@ type w43Impl struct {
 	plane  func(dst, a, b []int8, np int)
 	uchunk func(u []int16, wc []int8, ncp int)
 	input  func(v []int16, xs, vb int, pl []int8, d, step, rowb, np, nb int)
-	gemm   func(u, v []int16, ncp, xs int, m *[w43Pos * w43O * w43T]int32)
 	gemmN  func(u, v []int16, ncp, xs, vb, nb int, m []int32)
 	output func(m *[w43Pos * w43O * w43T]int32, no int, bias, acc []int32, d, ps, rowlen int)
 }
@@ -30,17 +29,17 @@ type w43Impl struct {
 // dispatched ones (assembly where the CPU has it; where they are the Go
 // ones, once).
 func w43Impls() map[string]w43Impl {
-	impls := map[string]w43Impl{"go": {w43PlaneRowGo, w43UChunkGo, w43InputRowGo, w43GemmGo, w43GemmNGo, w43OutputGo}}
-	if reflect.ValueOf(w43Gemm).Pointer() != reflect.ValueOf(w43GemmGo).Pointer() {
-		impls["dispatched"] = w43Impl{w43PlaneRow, w43UChunk, w43InputRow, w43Gemm, w43GemmN, w43Output}
+	impls := map[string]w43Impl{"go": {w43PlaneRowGo, w43UChunkGo, w43InputRowGo, w43GemmNGo, w43OutputGo}}
+	if reflect.ValueOf(w43GemmN).Pointer() != reflect.ValueOf(w43GemmNGo).Pointer() {
+		impls["dispatched"] = w43Impl{w43PlaneRow, w43UChunk, w43InputRow, w43GemmN, w43Output}
 	}
 	return impls
 }
 
 func withW43(impl w43Impl, run func()) {
-	pl, uc, in, ge, gn, out := w43PlaneRow, w43UChunk, w43InputRow, w43Gemm, w43GemmN, w43Output
-	defer func() { w43PlaneRow, w43UChunk, w43InputRow, w43Gemm, w43GemmN, w43Output = pl, uc, in, ge, gn, out }()
-	w43PlaneRow, w43UChunk, w43InputRow, w43Gemm, w43GemmN, w43Output = impl.plane, impl.uchunk, impl.input, impl.gemm, impl.gemmN, impl.output
+	pl, uc, in, gn, out := w43PlaneRow, w43UChunk, w43InputRow, w43GemmN, w43Output
+	defer func() { w43PlaneRow, w43UChunk, w43InputRow, w43GemmN, w43Output = pl, uc, in, gn, out }()
+	w43PlaneRow, w43UChunk, w43InputRow, w43GemmN, w43Output = impl.plane, impl.uchunk, impl.input, impl.gemmN, impl.output
 	run()
 }
 
