@@ -70,16 +70,34 @@ func parseGoCV(rest string) (gocvTarget, error) {
 }
 
 // gocvSource reads frames through an OpenCV VideoCapture into BGR24 (or
-// GRAY8) frames, reusing one Mat. Close waits for a Read in progress.
+// GRAY8) frames, reusing one Mat.
+//
+// A cgo call cannot be interrupted, and a stalled RTSP stream or a camera
+// that stops delivering can block OpenCV's read for good. So the reads run
+// on a worker goroutine that owns the capture, and Read waits for it at most
+// the watchdog time (Options.SourceTimeout, live sources only). After a
+// timeout the source is spent: Read says so, the reconnect wrapper closes it
+// and opens a new capture, and the worker frees the old one whenever its
+// read returns.
 type gocvSource struct {
-	name string
-	kind gocvKind
+	name    string
+	kind    gocvKind
+	timeout time.Duration // 0: wait as long as the read takes
+	first   bool          // no frame yet: FirstFrameAllowance applies
+
+	req   chan struct{} // one per read; closed by Close
+	done  chan struct{} // closed by Close first, so that it need not wait for Read
+	once  sync.Once
+	res   chan bool     // the read's result (cap 1: a late one never blocks)
+	freed chan struct{} // closed when the worker has released vc and mat
+	timer *time.Timer
 
 	mu     sync.Mutex
 	vc     *gocv.VideoCapture
 	mat    gocv.Mat
 	seq    uint64
 	closed bool
+	hung   bool // a read outlived the watchdog; the worker still owns the Mat
 }
 
 func openGoCV(rest string, o Options) (Source, error) {
@@ -121,7 +139,12 @@ func openGoCV(rest string, o Options) (Source, error) {
 		// Few buffers, so frames never queue up behind a slow model.
 		vc.Set(gocv.VideoCaptureBufferSize, 2)
 	}
-	s := &gocvSource{name: name, kind: t.kind, vc: vc, mat: gocv.NewMat()}
+	s := &gocvSource{name: name, kind: t.kind, vc: vc, mat: gocv.NewMat(), first: true,
+		req: make(chan struct{}), res: make(chan bool, 1), freed: make(chan struct{}), done: make(chan struct{})}
+	if t.kind != gocvFile {
+		s.timeout = o.sourceTimeout()
+	}
+	go s.work()
 	if o.Logf != nil {
 		o.Logf("gocv %s: opened with the %v backend, %gx%g @ %g fps", name,
 			gocv.VideoCaptureAPI(vc.Get(gocv.VideoCaptureBackend)),
@@ -142,15 +165,71 @@ func gocvOpenHint(k gocvKind) string {
 	return "GStreamer rejected the pipeline; try it with gst-launch-1.0"
 }
 
+// work runs the capture's reads, one per request, and releases the
+// capture once Close has closed req and the read in progress (if any) has
+// returned.
+func (s *gocvSource) work() {
+	for range s.req {
+		s.res <- s.vc.Read(&s.mat)
+	}
+	s.mat.Close()
+	s.vc.Close()
+	close(s.freed)
+}
+
+// read asks the worker for the next frame and waits for it, at most the
+// watchdog time when there is one.
+func (s *gocvSource) read() (ok bool, err error) {
+	s.req <- struct{}{}
+	var expired <-chan time.Time
+	wait := s.timeout
+	if wait > 0 {
+		if s.first {
+			wait *= FirstFrameAllowance
+		}
+		if s.timer == nil {
+			s.timer = time.NewTimer(wait)
+		} else {
+			s.timer.Reset(wait)
+		}
+		expired = s.timer.C
+	}
+	select {
+	case ok = <-s.res:
+		if s.timer != nil {
+			s.timer.Stop()
+		}
+		return ok, nil
+	case <-expired:
+		s.hung = true
+		return false, fmt.Errorf("gocv %s: no frame for %v (watchdog; --source-timeout)", s.name, wait)
+	case <-s.done:
+		if s.timer != nil {
+			s.timer.Stop()
+		}
+		s.hung = true // the worker may still be in OpenCV
+		return false, ErrClosed
+	}
+}
+
 // Read copies the next frame into f as BGR24 (GRAY8 for 1-channel
-// pipelines). A file ends with io.EOF; a live stream that stops is an error.
+// pipelines). A file ends with io.EOF; a live stream that stops, or
+// delivers nothing for the watchdog time, is an error.
 func (s *gocvSource) Read(f *Frame) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return fmt.Errorf("gocv %s: read after close", s.name)
 	}
-	if !s.vc.Read(&s.mat) || s.mat.Empty() {
+	if s.hung {
+		return fmt.Errorf("gocv %s: a read is still stuck in OpenCV; reopen the source", s.name)
+	}
+	ok, err := s.read()
+	if err != nil {
+		return err
+	}
+	s.first = false
+	if !ok || s.mat.Empty() {
 		if s.kind == gocvFile {
 			return io.EOF
 		}
@@ -181,16 +260,22 @@ func (s *gocvSource) Read(f *Frame) error {
 	return nil
 }
 
-// Close releases the capture and the Mat; it is safe to call twice.
+// Close releases the capture and the Mat; it is safe to call twice. It
+// does not wait for a read in progress: that read returns ErrClosed at
+// once, and the worker releases the capture when OpenCV returns.
 func (s *gocvSource) Close() error {
+	s.once.Do(func() { close(s.done) }) // wakes a Read waiting for OpenCV
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil
 	}
 	s.closed = true
-	s.mat.Close()
-	return s.vc.Close()
+	close(s.req)
+	if !s.hung {
+		<-s.freed
+	}
+	return nil
 }
 
 // Live is true for cameras, streams and pipelines, false for files.

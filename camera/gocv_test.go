@@ -4,12 +4,16 @@ package camera
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestParseGoCV(t *testing.T) {
@@ -122,7 +126,7 @@ func TestGoCVVideoFile(t *testing.T) {
 func gocvNeedGStreamer(t *testing.T) {
 	t.Helper()
 	inspect := requireTool(t, "gst-inspect-1.0")
-	for _, el := range []string{"videotestsrc", "videoconvert", "appsink"} {
+	for _, el := range []string{"videotestsrc", "videoconvert", "appsink", "rawvideoparse", "filesrc"} {
 		if err := exec.Command(inspect, el).Run(); err != nil {
 			missingTool(t, "GStreamer element %s missing (apt-get install gstreamer1.0-plugins-base): %v", el, err)
 		}
@@ -243,5 +247,143 @@ func TestGoCVOpenErrors(t *testing.T) {
 				t.Fatalf("%v does not wrap %v", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// stallingPipeline is a GStreamer pipeline fed from a fifo that delivers
+// frames w×h BGR of value 40·(i+1) for i < n, and then nothing while
+// connected, as a stalled RTSP camera does. hangUp ends it; done reports the
+// writer's error.
+func stallingPipeline(t *testing.T, w, h, n int) (uri string, hangUp func(), done <-chan error) {
+	t.Helper()
+	fifo := filepath.Join(t.TempDir(), "frames")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var once sync.Once
+	hangUp = func() { once.Do(func() { close(stop) }) }
+	t.Cleanup(hangUp)
+	writerDone := make(chan error, 1)
+	go func() {
+		out, err := os.OpenFile(fifo, os.O_WRONLY, 0) // blocks until GStreamer opens it
+		if err != nil {
+			writerDone <- err
+			return
+		}
+		frame := make([]byte, w*h*3)
+		for i := range n {
+			for j := range frame {
+				frame[j] = byte(40 * (i + 1))
+			}
+			if _, err := out.Write(frame); err != nil {
+				out.Close()
+				writerDone <- err
+				return
+			}
+		}
+		<-stop
+		writerDone <- out.Close()
+	}()
+	// filesrc fills whole blocks: one frame per block, or it waits for more.
+	uri = fmt.Sprintf("gocv:gst:filesrc blocksize=%d location=%s ! rawvideoparse width=%d height=%d format=bgr framerate=30/1 ! videoconvert ! video/x-raw,format=BGR ! appsink", w*h*3, fifo, w, h)
+	return uri, hangUp, writerDone
+}
+
+// TestGoCVWatchdog: OpenCV's read of a stalled pipeline blocks in C, and
+// only the watchdog gets Read back. Close must not wait for the stuck read,
+// and the capture is released once OpenCV returns (here: when the writer
+// hangs up).
+func TestGoCVWatchdog(t *testing.T) {
+	gocvNeedGStreamer(t)
+	const w, h, timeout = 16, 8, 300 * time.Millisecond
+	uri, hangUp, writerDone := stallingPipeline(t, w, h, 3)
+	src, err := Open(uri, Options{SourceTimeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := src.(*gocvSource)
+	var f Frame
+	for i := range 3 {
+		if err := src.Read(&f); err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if f.Width != w || f.Height != h || f.Data[0] != byte(40*(i+1)) {
+			t.Fatalf("frame %d: %dx%d, first byte %d, want %dx%d, %d", i, f.Width, f.Height, f.Data[0], w, h, 40*(i+1))
+		}
+	}
+	start := time.Now()
+	err = src.Read(&f)
+	took := time.Since(start)
+	if err == nil || !strings.Contains(err.Error(), "watchdog") {
+		t.Fatalf("read from the stalled pipeline: %v, want the watchdog's error", err)
+	}
+	t.Logf("stalled read returned after %v: %v", took, err)
+	if took < timeout || took > timeout+5*time.Second {
+		t.Errorf("the watchdog fired after %v, want about %v", took, timeout)
+	}
+	if err := src.Read(&f); err == nil || !strings.Contains(err.Error(), "stuck") {
+		t.Errorf("read after the watchdog fired: %v, want an error saying the read is stuck", err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- src.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waited for the stuck OpenCV read")
+	}
+	select {
+	case <-s.freed:
+		t.Fatal("capture released while OpenCV was still reading it")
+	default:
+	}
+	hangUp()
+	if err := <-writerDone; err != nil {
+		t.Fatalf("writer: %v", err)
+	}
+	select {
+	case <-s.freed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("capture not released after OpenCV's read returned")
+	}
+}
+
+// Close wakes a Read that is waiting for OpenCV, with the watchdog off.
+func TestGoCVCloseInterruptsRead(t *testing.T) {
+	gocvNeedGStreamer(t)
+	uri, _, _ := stallingPipeline(t, 16, 8, 1)
+	src, err := Open(uri, Options{SourceTimeout: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan error, 1)
+	go func() {
+		var f Frame
+		for {
+			if err := src.Read(&f); err != nil {
+				read <- err
+				return
+			}
+		}
+	}()
+	time.Sleep(300 * time.Millisecond) // the reader is past its one frame, waiting in OpenCV
+	select {
+	case err := <-read:
+		t.Fatalf("Read returned %v before Close", err)
+	default:
+	}
+	if err := src.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-read:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("Read after Close: %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not interrupt the Read waiting for OpenCV")
 	}
 }
