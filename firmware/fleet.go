@@ -67,7 +67,11 @@ type fleetState struct {
 	devices map[string]*fleetDevice
 	changed bool // since the last take
 	ignored uint64
-	now     func() time.Time
+	// The last message ignored, and why: shown on the table's header
+	// line, so a device sending garbage is seen without one log line per
+	// message.
+	lastIgnoredTopic, lastIgnoredWhy string
+	now                              func() time.Time
 }
 
 func newFleetState() *fleetState {
@@ -78,8 +82,11 @@ func newFleetState() *fleetState {
 // fleet's topics with a payload it understood.
 func (s *fleetState) handle(topic string, payload []byte) bool {
 	parts := strings.Split(topic, "/")
-	if len(parts) != 3 || parts[0] != fleetTopicRoot || parts[1] == "" || len(payload) > fleetMaxPayload {
-		return s.ignore()
+	if len(parts) != 3 || parts[0] != fleetTopicRoot || parts[1] == "" {
+		return s.ignore(topic, "not a "+fleetTopicRoot+"/<device>/<kind> topic")
+	}
+	if len(payload) > fleetMaxPayload {
+		return s.ignore(topic, "payload over 64 KiB")
 	}
 	id, kind := parts[1], parts[2]
 	var apply func(d *fleetDevice) bool
@@ -101,20 +108,25 @@ func (s *fleetState) handle(topic string, payload []byte) bool {
 	case fleetEvent:
 		apply = func(d *fleetDevice) bool { return d.applyEvent(payload) }
 	default:
-		return s.ignore()
+		return s.ignore(topic, "unknown kind (want availability, stats or event)")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d := s.devices[id]
 	if d == nil {
 		if len(s.devices) >= fleetMaxDevices {
-			s.ignored++
+			s.ignoreLocked(topic, "over 10000 devices")
 			return false
 		}
 		d = &fleetDevice{ID: id, Availability: "unknown"}
 	}
 	if !apply(d) {
-		s.ignored++
+		switch kind {
+		case fleetAvail:
+			s.ignoreLocked(topic, `not "online" or "offline"`)
+		default:
+			s.ignoreLocked(topic, "not a JSON object or msgpack map of "+map[string]string{fleetStats: "a stats", fleetEvent: "an event"}[kind]+" payload")
+		}
 		return false
 	}
 	s.devices[id] = d
@@ -123,11 +135,16 @@ func (s *fleetState) handle(topic string, payload []byte) bool {
 	return true
 }
 
-func (s *fleetState) ignore() bool {
+func (s *fleetState) ignore(topic, why string) bool {
 	s.mu.Lock()
-	s.ignored++
+	s.ignoreLocked(topic, why)
 	s.mu.Unlock()
 	return false
+}
+
+func (s *fleetState) ignoreLocked(topic, why string) {
+	s.ignored++
+	s.lastIgnoredTopic, s.lastIgnoredWhy = topic, why
 }
 
 // applyStats reads the fields the table shows from a stats payload,
@@ -227,13 +244,14 @@ func isJSONObject(b []byte) bool {
 
 // fleetSnapshot is fleet --json's document.
 type fleetSnapshot struct {
-	Broker    string         `json:"broker"` // without its password
-	CollectS  float64        `json:"collected_s"`
-	Online    int            `json:"online"`
-	Offline   int            `json:"offline"`
-	Devices   []*fleetDevice `json:"devices"` // sorted by id
-	Ignored   uint64         `json:"ignored_messages"`
-	Generated time.Time      `json:"generated"`
+	Broker      string         `json:"broker"` // without its password
+	CollectS    float64        `json:"collected_s"`
+	Online      int            `json:"online"`
+	Offline     int            `json:"offline"`
+	Devices     []*fleetDevice `json:"devices"` // sorted by id
+	Ignored     uint64         `json:"ignored_messages"`
+	LastIgnored string         `json:"last_ignored,omitempty"` // topic: why (the topic escaped)
+	Generated   time.Time      `json:"generated"`
 }
 
 // snapshot copies the devices, sorted by id, and clears changed.
@@ -241,6 +259,9 @@ func (s *fleetState) snapshot() fleetSnapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	snap := fleetSnapshot{Devices: []*fleetDevice{}, Ignored: s.ignored, Generated: s.now()}
+	if s.ignored > 0 {
+		snap.LastIgnored = termSafe(s.lastIgnoredTopic, 100) + ": " + s.lastIgnoredWhy
+	}
 	for _, d := range s.devices {
 		c := *d
 		snap.Devices = append(snap.Devices, &c)
@@ -254,6 +275,17 @@ func (s *fleetState) snapshot() fleetSnapshot {
 	slices.SortFunc(snap.Devices, func(a, b *fleetDevice) int { return strings.Compare(a.ID, b.ID) })
 	s.changed = false
 	return snap
+}
+
+// ignoredSince reports how many messages were ignored beyond shown, and
+// the last one.
+func (s *fleetState) ignoredSince(shown uint64) (uint64, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ignored <= shown {
+		return 0, ""
+	}
+	return s.ignored - shown, termSafe(s.lastIgnoredTopic, 100) + ": " + s.lastIgnoredWhy
 }
 
 func (s *fleetState) hasChanged() bool {
@@ -283,6 +315,11 @@ func writeFleetTable(w io.Writer, snap fleetSnapshot, now time.Time) error {
 	}
 	if _, err := fmt.Fprintf(w, "%s  broker %s: %d online, %d offline, %d devices\n", now.Format("15:04:05"), termSafe(snap.Broker, 200), snap.Online, snap.Offline, len(snap.Devices)); err != nil {
 		return err
+	}
+	if snap.Ignored > 0 {
+		if _, err := fmt.Fprintf(w, "ignored %s (last: %s)\n", plural(snap.Ignored, "message"), snap.LastIgnored); err != nil {
+			return err
+		}
 	}
 	if len(snap.Devices) == 0 {
 		_, err := fmt.Fprintf(w, "no devices yet (waiting for %s/+/%s)\n", fleetTopicRoot, fleetAvail)
@@ -425,6 +462,8 @@ func fleetLive(ctx context.Context, args []string, stdout io.Writer) (int, error
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	printed, lastStatus := false, ""
+	var ignoredShown uint64 // the ignored count last printed, and when
+	var ignoredAt time.Time
 	for {
 		connMu.Lock()
 		status := connStatus
@@ -447,6 +486,14 @@ func fleetLive(ctx context.Context, args []string, stdout io.Writer) (int, error
 				b.WriteString(status + "\n")
 			}
 			if _, err := stdout.Write(b.Bytes()); err != nil {
+				return exitFleetFailed, err
+			}
+			ignoredShown, ignoredAt = snap.Ignored, time.Now()
+		} else if n, last := state.ignoredSince(ignoredShown); n > 0 && time.Since(ignoredAt) >= 10*time.Second {
+			// Garbage from the broker: one line at most every 10 s, not
+			// a table (or a line) per message.
+			ignoredShown, ignoredAt = ignoredShown+n, time.Now()
+			if _, err := fmt.Fprintf(stdout, "ignored %s more (last: %s)\n", plural(n, "message"), last); err != nil {
 				return exitFleetFailed, err
 			}
 		}
@@ -515,4 +562,12 @@ func fleetClientConfig(raw, caFile string) (cfg autopaho.ClientConfig, shown str
 	cfg.ReconnectBackoff = autopaho.NewExponentialBackoff(500*time.Millisecond, 10*time.Second, time.Second, 2)
 	cfg.ClientID = fmt.Sprintf("vggedge-fleet-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
 	return cfg, shownURL.String(), nil
+}
+
+// plural is "1 message", "2 messages".
+func plural(n uint64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.FormatUint(n, 10) + " " + noun + "s"
 }

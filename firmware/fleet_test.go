@@ -45,12 +45,13 @@ func startFleetBroker(t *testing.T) (*mochi.Server, string) {
 
 // fleetDoc is fleet --json's document as a reader parses it.
 type fleetDoc struct {
-	Broker   string  `json:"broker"`
-	CollectS float64 `json:"collected_s"`
-	Online   int     `json:"online"`
-	Offline  int     `json:"offline"`
-	Ignored  uint64  `json:"ignored_messages"`
-	Devices  []struct {
+	Broker      string  `json:"broker"`
+	CollectS    float64 `json:"collected_s"`
+	Online      int     `json:"online"`
+	Offline     int     `json:"offline"`
+	Ignored     uint64  `json:"ignored_messages"`
+	LastIgnored string  `json:"last_ignored"`
+	Devices     []struct {
 		ID           string          `json:"id"`
 		Availability string          `json:"availability"`
 		FPS          *float64        `json:"fps"`
@@ -160,6 +161,9 @@ func TestFleetJSON(t *testing.T) {
 	}
 	if d.Ignored < 2 {
 		t.Errorf("ignored %d messages, want ≥ 2 (bad stats, bad availability)", d.Ignored)
+	}
+	if !strings.HasPrefix(d.LastIgnored, "vggedge/") || !strings.Contains(d.LastIgnored, ": not ") {
+		t.Errorf("last_ignored %q, want the topic and why", d.LastIgnored)
 	}
 	a, b, c := d.Devices[0], d.Devices[1], d.Devices[2]
 	if a.ID != "dev-a" || b.ID != "dev-b" || c.ID != "dev-c" {
@@ -450,6 +454,39 @@ func allocatedBytes(f func()) uint64 {
 	f()
 	runtime.ReadMemStats(&b)
 	return b.TotalAlloc - a.TotalAlloc
+}
+
+// What fleet ignores is counted and the last one named, once, on the
+// table's header (a device publishing garbage is visible without a line
+// per message).
+func TestFleetIgnoredShown(t *testing.T) {
+	for _, tc := range []struct {
+		topic   string
+		payload []byte
+		want    string
+	}{
+		{"vggedge/x/stats", []byte{0xdf, 0xff, 0xff, 0xff, 0xff}, "ignored 1 message (last: vggedge/x/stats: not a JSON object or msgpack map of a stats payload)"},
+		{"vggedge/x/event", []byte("\x81\xa500\xdb\xdb\xdb\xdb\xdb0000"), "(last: vggedge/x/event: not a JSON object or msgpack map of an event payload)"},
+		{"vggedge/x/availability", []byte("maybe"), `(last: vggedge/x/availability: not "online" or "offline")`},
+		{"vggedge/x\x1b[2J/sneeze", []byte("{}"), `(last: vggedge/x\x1b[2J/sneeze: unknown kind`},
+		{"other/x/stats", []byte("{}"), "(last: other/x/stats: not a vggedge/<device>/<kind> topic)"},
+		{"vggedge/x/stats", make([]byte, fleetMaxPayload+1), "(last: vggedge/x/stats: payload over 64 KiB)"},
+	} {
+		s := newFleetState()
+		s.handle("vggedge/good/availability", []byte("online"))
+		if s.handle(tc.topic, tc.payload) {
+			t.Errorf("%q %q: handled, want ignored", tc.topic, tc.payload)
+			continue
+		}
+		var b bytes.Buffer
+		writeFleetTable(&b, s.snapshot(), time.Now())
+		if !strings.Contains(b.String(), tc.want) || strings.Count(b.String(), "ignored") != 1 {
+			t.Errorf("%q: table does not say %q once:\n%s", tc.topic, tc.want, b.String())
+		}
+		if n, _ := s.ignoredSince(1); n != 0 {
+			t.Errorf("%q: %d ignored beyond the one shown", tc.topic, n)
+		}
+	}
 }
 
 // An event vggedge run publishes as msgpack (a float32 score) shows its
