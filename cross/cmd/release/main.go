@@ -2,7 +2,7 @@
 // build matrix (cross.Matrix over boards.All) and writes the binaries,
 // SHA256SUMS and targets.json to an output directory.
 //
-//	go run ./cross/cmd/release [-out dist] [-version v] [-pkg ./firmware]
+//	go run ./cross/cmd/release [-out dist] [-version v] [-pkg ./firmware/vggedge]
 package main
 
 import (
@@ -20,7 +20,7 @@ import (
 func main() {
 	out := flag.String("out", "dist", "output directory")
 	version := flag.String("version", "", "version stamped into main.version (default: git describe --always --dirty, else \"dev\")")
-	pkg := flag.String("pkg", "./firmware", "main package to build")
+	pkg := flag.String("pkg", "./firmware/vggedge", "main package to build")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "release: unexpected arguments %q\n", flag.Args())

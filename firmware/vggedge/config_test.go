@@ -316,7 +316,7 @@ func readFile(t *testing.T, path string) string {
 // service" section.
 func readmeServiceYAML(t *testing.T) string {
 	t.Helper()
-	readme := readFile(t, "../README.md")
+	readme := readFile(t, "../../README.md")
 	_, sec, ok := strings.Cut(readme, "## Running as a service")
 	if !ok {
 		t.Fatal(`README.md has no "## Running as a service" section`)
@@ -338,7 +338,7 @@ func TestConfigServiceExample(t *testing.T) {
 	if !strings.Contains(unit, "\nExecStart=/usr/local/bin/vggedge run --config /etc/vggedge.yaml\n") {
 		t.Errorf("the unit's ExecStart does not read /etc/vggedge.yaml")
 	}
-	if !strings.Contains(unit, "firmware/vggedge.example.yaml /etc/vggedge.yaml") {
+	if !strings.Contains(unit, "firmware/vggedge/vggedge.example.yaml /etc/vggedge.yaml") {
 		t.Errorf("the unit does not say how to install the example config")
 	}
 	out := filepath.Join(t.TempDir(), "results.jsonl")

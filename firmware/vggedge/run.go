@@ -120,7 +120,7 @@ func runLive(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 // flagSet defines run's flags on a new FlagSet that fills rf.
 func (rf *runFlags) flagSet(stdout io.Writer) *flag.FlagSet {
 	fs := newFlags("run", stdout)
-	fs.StringVar(&rf.config, "config", "", "read settings from this YAML file first (see firmware/vggedge.example.yaml); flags given here win")
+	fs.StringVar(&rf.config, "config", "", "read settings from this YAML file first (see firmware/vggedge/vggedge.example.yaml); flags given here win")
 	fs.StringVar(&rf.model, "model", "digits", "a model file, or an embedded model (digits); its int8 weights run")
 	fs.StringVar(&rf.source, "source", "", "frames: v4l2:///dev/videoN, csi://N, pipe:CMD, file://DIR, idx:PATH, synthetic, bundled:digits (default: the first camera, else bundled:digits)")
 	fs.StringVar(&rf.format, "format", "", "pixel format a pipe writes or the camera should send: YUYV, I420, NV12, MJPEG, RGB24, BGR24, GRAY")

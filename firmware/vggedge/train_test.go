@@ -260,8 +260,8 @@ func testAccuracy(t *testing.T, m *infer.Model, n int) (correct int) {
 }
 
 const (
-	digitsArch  = "../infer/models/data/digits.json"
-	digitsModel = "../infer/models/data/digits-f32.vgm"
+	digitsArch  = "../../infer/models/data/digits.json"
+	digitsModel = "../../infer/models/data/digits-f32.vgm"
 )
 
 // digitsArgs are the settings the committed digits-f32.vgm was trained

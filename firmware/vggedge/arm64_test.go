@@ -34,7 +34,7 @@ func TestArm64CheckMatchesNative(t *testing.T) {
 		{"check", "--arch", "vgg16", "--board", "rpi4-4g", "--json"},
 		{"check", "--arch", "vgg11_bn", "--board", "rpi-zero2w", "--precision", "fp32", "--json"},
 		{"check", "--arch", "vgg19", "--board", "orin-nano", "--input", "3x320x240", "--fps", "5", "--json"},
-		{"check", "--arch", "../infer/testdata/vgg16-r64.json", "--board", "jetson-nano", "--latency", "250ms", "--json"},
+		{"check", "--arch", "../../infer/testdata/vgg16-r64.json", "--board", "jetson-nano", "--latency", "250ms", "--json"},
 	} {
 		name := strings.Join(args, " ")
 		var want, wantErr bytes.Buffer
