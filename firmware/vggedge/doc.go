@@ -22,6 +22,6 @@
 // exits 0 when its source ends (a pipe: command exiting 0 included),
 // --max-frames is reached or SIGINT/SIGTERM stops it, and 1 when the source
 // or an output fails for good mid-run; SIGHUP reopens its output files. fleet
-// exits 1 when the broker cannot be reached; reduce 1 when no reduction
+// exits 3 when the broker cannot be reached; reduce 1 when no reduction
 // meets the budget.
 package main

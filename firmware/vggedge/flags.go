@@ -1,9 +1,10 @@
 package main
 
 import (
+	"github.com/vggedge/vggedge/firmware/output"
+
 	"flag"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -115,7 +116,7 @@ func parseMemBudget(s string) (int64, error) {
 	if _, err := strconv.ParseFloat(t, 64); err == nil {
 		return 0, fmt.Errorf("%q has no unit: want a size such as %sMiB or %sGB", s, t, t)
 	}
-	return parseSize(s)
+	return output.ParseSize(s)
 }
 
 // durationFlag is a flag.Value for a time.Duration whose error says what
@@ -147,33 +148,4 @@ func durationVar(fs *flag.FlagSet, name string, value time.Duration, usage strin
 	*d = value
 	fs.Var(durationFlag{d}, name, usage)
 	return d
-}
-
-// parseSize reads a byte size: "300MiB", "1.5GiB", "512MB", "4096" (bytes).
-func parseSize(s string) (int64, error) {
-	units := []struct {
-		suffix string
-		mult   float64
-	}{
-		{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
-		{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12},
-		{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"b", 1},
-	}
-	t := strings.ToLower(strings.TrimSpace(s))
-	mult := 1.0
-	for _, u := range units {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
-			break
-		}
-	}
-	v, err := strconv.ParseFloat(t, 64)
-	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0, fmt.Errorf("%q: want a size such as 300MiB, 1GiB or 512MB", s)
-	}
-	b := v * mult
-	if b <= 0 || b > 1<<50 {
-		return 0, fmt.Errorf("%q: must be positive and below 1 PiB", s)
-	}
-	return int64(b), nil
 }

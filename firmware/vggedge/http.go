@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/vggedge/vggedge/firmware/live"
+
 	"bytes"
 	"context"
 	_ "embed"
@@ -70,7 +72,7 @@ const httpMaxHeaderBytes = 8 << 10
 // mutex; every encoding happens on the HTTP goroutines, and only while
 // someone is asking.
 type httpSink struct {
-	stats StatsSource
+	stats live.StatsSource
 	logf  func(string, ...any)
 	addr  string // the address actually bound, host:port
 	srv   *http.Server
@@ -82,7 +84,7 @@ type httpSink struct {
 	mu      sync.Mutex   // guards pic, picN, res, resN; held for copies only
 	pic     camera.Frame // the newest picture; Data's capacity is reused
 	picN    uint64       // pictures observed; 0 = none yet
-	res     Result       // the newest result; Top's capacity is reused
+	res     live.Result  // the newest result; Top's capacity is reused
 	resN    uint64       // results written; 0 = none yet
 	streams atomic.Int32 // /stream.mjpg clients attached
 
@@ -107,7 +109,7 @@ type httpSink struct {
 // (localhost, *.localhost), this machine's hostname (and hostname.local),
 // the host of addr or one of allowHosts are refused (403): a web page on
 // another site cannot read the camera through DNS rebinding.
-func newHTTPSink(addr string, stats StatsSource, logf func(string, ...any), allowHosts ...string) (PictureSink, error) {
+func newHTTPSink(addr string, stats live.StatsSource, logf func(string, ...any), allowHosts ...string) (live.PictureSink, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
@@ -241,7 +243,7 @@ func (s *httpSink) ObservePicture(f *camera.Frame) {
 }
 
 // Write keeps a copy of the newest result.
-func (s *httpSink) Write(r *Result) error {
+func (s *httpSink) Write(r *live.Result) error {
 	s.mu.Lock()
 	top := append(s.res.Top[:0], r.Top...)
 	s.res = *r
@@ -423,26 +425,26 @@ type statusJSON struct {
 	Clients     int32       `json:"stream_clients"`
 }
 
-func stageOf(st StageStats) stageJSON {
+func stageOf(st live.StageStats) stageJSON {
 	return stageJSON{jsonFloat(st.Mean), jsonFloat(st.P50), jsonFloat(st.P99)}
 }
 
 // snapshot reads the loop's stats and the sink's own newest result and
 // picture number (the result a sink was handed is newer than or equal to
 // Stats.Last).
-func (s *httpSink) snapshot() (Stats, *Result, *uint64) {
-	var st Stats
+func (s *httpSink) snapshot() (live.Stats, *live.Result, *uint64) {
+	var st live.Stats
 	if s.stats != nil {
 		st = s.stats.Stats()
 	} else {
 		st.TempC = math.NaN()
 	}
-	var last *Result
+	var last *live.Result
 	var pic *uint64
 	s.mu.Lock()
 	if s.resN > 0 {
 		r := s.res
-		r.Top = append([]Class(nil), s.res.Top...)
+		r.Top = append([]live.Class(nil), s.res.Top...)
 		last = &r
 	}
 	if s.picN > 0 {
@@ -530,7 +532,7 @@ func (s *httpSink) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	m.family("vggedge_stage_seconds", "gauge", "Rolling time of one loop stage per frame, by quantile.")
 	stages := [...]struct {
 		name string
-		st   StageStats
+		st   live.StageStats
 	}{{"capture", st.Capture}, {"preprocess", st.Preprocess}, {"inference", st.Inference}, {"sinks", st.Sinks}}
 	for _, sg := range stages {
 		m.sample("vggedge_stage_seconds", []string{"stage", sg.name, "quantile", "0.5"}, sg.st.P50/1000)

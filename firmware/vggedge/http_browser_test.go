@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/vggedge/vggedge/firmware/live"
+
 	"bufio"
 	"bytes"
 	"crypto/rand"
@@ -431,15 +433,15 @@ func TestLivePageInBrowser(t *testing.T) {
 	}
 	three, eight := digit(3), digit(8)
 	stats := sampleStats()
-	stats.set(func(st *Stats) { st.TempC = 48.3 })
+	stats.set(func(st *live.Stats) { st.TempC = 48.3 })
 	s, _ := startHTTPSink(t, "127.0.0.1:0", stats)
-	show := func(f *camera.Frame, seq uint64, top []Class) {
+	show := func(f *camera.Frame, seq uint64, top []live.Class) {
 		f.Seq = seq
 		s.ObservePicture(f)
-		s.Write(&Result{Frame: seq, Top: top, Truth: f.Label, TruthLabel: fmt.Sprint(f.Label), LatencyMs: 14})
-		stats.set(func(st *Stats) { st.Frames = seq })
+		s.Write(&live.Result{Frame: seq, Top: top, Truth: f.Label, TruthLabel: fmt.Sprint(f.Label), LatencyMs: 14})
+		stats.set(func(st *live.Stats) { st.Frames = seq })
 	}
-	show(three, 1, []Class{{3, "3", 0.91}, {8, "8", 0.05}, {5, "5", 0.02}, {2, "2", 0.01}, {9, "9", 0.005}})
+	show(three, 1, []live.Class{{Index: 3, Label: "3", Score: 0.91}, {Index: 8, Label: "8", Score: 0.05}, {Index: 5, Label: "5", Score: 0.02}, {Index: 2, Label: "2", Score: 0.01}, {Index: 9, Label: "9", Score: 0.005}})
 
 	started := time.Now()
 	d := startChromium(t, s.testURL("/"))
@@ -477,7 +479,7 @@ func TestLivePageInBrowser(t *testing.T) {
 	screenshot(t, d, "live-page-3.png", 1280, 900)
 
 	// A new frame: the picture, the bars and the frame counter move on.
-	show(eight, 2, []Class{{8, "8", 0.88}, {3, "3", 0.07}, {0, "0", 0.03}, {9, "9", 0.01}, {6, "6", 0.01}})
+	show(eight, 2, []live.Class{{Index: 8, Label: "8", Score: 0.88}, {Index: 3, Label: "3", Score: 0.07}, {Index: 0, Label: "0", Score: 0.03}, {Index: 9, Label: "9", Score: 0.01}, {Index: 6, Label: "6", Score: 0.01}})
 	waitFor(t, d, "the second frame: top-1 8, frame 2, a new picture",
 		`document.getElementById("top1-label").textContent === "8" &&
 		 document.getElementById("frame").textContent === "2" &&
@@ -498,7 +500,7 @@ func TestLivePageInBrowser(t *testing.T) {
 	if err := d.eval(`document.getElementById("picture").onerror(), true`, new(bool)); err != nil {
 		t.Fatal(err)
 	}
-	show(three, 3, []Class{{3, "3", 0.95}})
+	show(three, 3, []live.Class{{Index: 3, Label: "3", Score: 0.95}})
 	waitFor(t, d, "snapshot mode showing frame 3",
 		`document.getElementById("picture").dataset.mode === "snapshot" &&
 		 document.getElementById("picture").src.includes("/snapshot.jpg") &&

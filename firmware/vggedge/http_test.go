@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/vggedge/vggedge/firmware/live"
+
 	"bufio"
 	"bytes"
 	"encoding/json"
@@ -28,31 +30,31 @@ import (
 // fakeStats is a StatsSource the test sets by hand.
 type fakeStats struct {
 	mu sync.Mutex
-	st Stats
+	st live.Stats
 }
 
-func (f *fakeStats) Stats() Stats {
+func (f *fakeStats) Stats() live.Stats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.st
 }
 
-func (f *fakeStats) set(fn func(*Stats)) {
+func (f *fakeStats) set(fn func(*live.Stats)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fn(&f.st)
 }
 
 func sampleStats() *fakeStats {
-	return &fakeStats{st: Stats{
+	return &fakeStats{st: live.Stats{
 		Model: "digits", Board: "rpi4-4g", Source: "bundled:digits", Kernel: "avx2", Threads: 4,
 		Uptime: 90 * time.Second, Frames: 1234, Dropped: 7, SinkDropped: 2, Reconnects: 1,
 		LoopFPS: 29.5, InferFPS: 80,
-		Capture:    StageStats{Mean: 1.5, P50: 1.25, P99: 4},
-		Preprocess: StageStats{Mean: 0.5, P50: 0.5, P99: 0.75},
-		Inference:  StageStats{Mean: 12.5, P50: 12, P99: 20},
-		Sinks:      StageStats{Mean: 0.25, P50: 0.25, P99: 1},
-		Latency:    StageStats{Mean: 16, P50: 15, P99: 30},
+		Capture:    live.StageStats{Mean: 1.5, P50: 1.25, P99: 4},
+		Preprocess: live.StageStats{Mean: 0.5, P50: 0.5, P99: 0.75},
+		Inference:  live.StageStats{Mean: 12.5, P50: 12, P99: 20},
+		Sinks:      live.StageStats{Mean: 0.25, P50: 0.25, P99: 1},
+		Latency:    live.StageStats{Mean: 16, P50: 15, P99: 30},
 		TempC:      math.NaN(),
 	}}
 }
@@ -75,7 +77,7 @@ func (l *logBuffer) String() string {
 	return strings.Join(l.lines, "\n")
 }
 
-func startHTTPSink(t *testing.T, addr string, stats StatsSource, allowHosts ...string) (*httpSink, *logBuffer) {
+func startHTTPSink(t *testing.T, addr string, stats live.StatsSource, allowHosts ...string) (*httpSink, *logBuffer) {
 	t.Helper()
 	var log logBuffer
 	ps, err := newHTTPSink(addr, stats, log.logf, allowHosts...)
@@ -236,8 +238,8 @@ func TestHTTPSinkStatus(t *testing.T) {
 		t.Errorf("before any result top = %v, want []", m["top"])
 	}
 
-	stats.set(func(st *Stats) { st.TempC = 61.2; st.Throttled = "throttled" })
-	s.Write(&Result{Frame: 41, LatencyMs: 17.5, Truth: 3, Top: []Class{{3, "3", 0.9}, {8, "8", 0.05}, {5, "5", 0.03}}})
+	stats.set(func(st *live.Stats) { st.TempC = 61.2; st.Throttled = "throttled" })
+	s.Write(&live.Result{Frame: 41, LatencyMs: 17.5, Truth: 3, Top: []live.Class{{Index: 3, Label: "3", Score: 0.9}, {Index: 8, Label: "8", Score: 0.05}, {Index: 5, Label: "5", Score: 0.03}}})
 	s.ObservePicture(&camera.Frame{Seq: 42, Format: camera.GRAY8, Width: 2, Height: 2, Data: make([]byte, 4)})
 	m = status()
 	want := map[string]any{
@@ -274,11 +276,11 @@ func TestHTTPSinkStatus(t *testing.T) {
 	}
 
 	// Unknown truth is null; a label stands in for a missing TruthLabel only when known.
-	s.Write(&Result{Frame: 43, Truth: -1, Top: []Class{{8, "eight", 0.6}}})
+	s.Write(&live.Result{Frame: 43, Truth: -1, Top: []live.Class{{Index: 8, Label: "eight", Score: 0.6}}})
 	if m = status(); m["truth"] != nil || m["frame"] != 43.0 {
 		t.Errorf("truth = %v frame = %v, want null and 43", m["truth"], m["frame"])
 	}
-	s.Write(&Result{Frame: 44, Truth: 7, TruthLabel: "seven"})
+	s.Write(&live.Result{Frame: 44, Truth: 7, TruthLabel: "seven"})
 	if m = status(); m["truth"] != "seven" {
 		t.Errorf("truth = %v, want seven", m["truth"])
 	}
@@ -288,8 +290,8 @@ func TestHTTPSinkStatus(t *testing.T) {
 // (its queue may lag), the page shows the loop's newest one.
 func TestHTTPSinkStatusUsesLoopLast(t *testing.T) {
 	stats := sampleStats()
-	stats.set(func(st *Stats) {
-		st.Last = &Result{Frame: 9, Truth: -1, Top: []Class{{1, "one", 0.75}}}
+	stats.set(func(st *live.Stats) {
+		st.Last = &live.Result{Frame: 9, Truth: -1, Top: []live.Class{{Index: 1, Label: "one", Score: 0.75}}}
 		st.LoopFPS = math.Inf(1) // not JSON: must come out null, not break the whole reply
 	})
 	s, _ := startHTTPSink(t, "127.0.0.1:0", stats)
@@ -425,7 +427,7 @@ func promSeries(text string) (series map[string]float64, problems []string) {
 func TestHTTPSinkMetrics(t *testing.T) {
 	stats := sampleStats()
 	// A model name with every character the label escaping has to handle.
-	stats.set(func(st *Stats) { st.Model = "vgg \"16\"\\int8\nslim" })
+	stats.set(func(st *live.Stats) { st.Model = "vgg \"16\"\\int8\nslim" })
 	s, _ := startHTTPSink(t, "127.0.0.1:0", stats)
 	metrics := func() map[string]float64 {
 		resp, body := get(t, s.testURL("/metrics"))
@@ -471,7 +473,7 @@ func TestHTTPSinkMetrics(t *testing.T) {
 	if _, ok := m["vggedge_cpu_temperature_celsius"]; ok {
 		t.Errorf("temperature exported although the board does not say it (NaN)")
 	}
-	stats.set(func(st *Stats) { st.TempC = 55.5; st.Throttled = "under-voltage" })
+	stats.set(func(st *live.Stats) { st.TempC = 55.5; st.Throttled = "under-voltage" })
 	m = metrics()
 	if m["vggedge_cpu_temperature_celsius"] != 55.5 || m["vggedge_throttled"] != 1 {
 		t.Errorf("temperature %v throttled %v, want 55.5 and 1", m["vggedge_cpu_temperature_celsius"], m["vggedge_throttled"])
@@ -825,7 +827,7 @@ func TestHTTPSinkSlowClient(t *testing.T) {
 	for i := range 300 {
 		big.Seq = uint64(i)
 		s.ObservePicture(big)
-		s.Write(&Result{Frame: uint64(i), Top: []Class{{1, "one", 1}}})
+		s.Write(&live.Result{Frame: uint64(i), Top: []live.Class{{Index: 1, Label: "one", Score: 1}}})
 		if i%30 == 0 {
 			time.Sleep(streamInterval) // pacing only: let the handler take some pictures
 		}
@@ -848,9 +850,9 @@ func TestHTTPSinkSlowClient(t *testing.T) {
 func TestHTTPSinkSteadyStateAllocs(t *testing.T) {
 	s, _ := startHTTPSink(t, "127.0.0.1:0", sampleStats())
 	frames := []*camera.Frame{rgbFrame(camera.RGB24, 640, 480, 1), grayFrame(28, 28, 2), mjpegFrame(t, 160, 120, 3)}
-	results := []*Result{
-		{Frame: 1, Top: []Class{{3, "3", 0.9}, {8, "8", 0.05}, {5, "5", 0.02}, {0, "0", 0.01}, {9, "9", 0.01}}, Truth: 3, TruthLabel: "3"},
-		{Frame: 2, Top: []Class{{8, "8", 0.7}}, Truth: -1},
+	results := []*live.Result{
+		{Frame: 1, Top: []live.Class{{Index: 3, Label: "3", Score: 0.9}, {Index: 8, Label: "8", Score: 0.05}, {Index: 5, Label: "5", Score: 0.02}, {Index: 0, Label: "0", Score: 0.01}, {Index: 9, Label: "9", Score: 0.01}}, Truth: 3, TruthLabel: "3"},
+		{Frame: 2, Top: []live.Class{{Index: 8, Label: "8", Score: 0.7}}, Truth: -1},
 	}
 	i := 0
 	step := func() {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/vggedge/vggedge/firmware/live"
+
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -314,7 +316,7 @@ func (m *mqttMessage) set(topic string, payload []byte, retain bool) {
 // fills the queue, whose oldest events are then dropped and counted.
 type mqttSink struct {
 	cfg   mqttConfig
-	stats StatsSource
+	stats live.StatsSource
 	logf  func(string, ...any) // warnings
 	infof func(string, ...any)
 
@@ -356,7 +358,7 @@ type mqttSink struct {
 
 // newMQTTSink starts connecting (in the background: a broker that is
 // down at start is retried with backoff, it does not fail the run).
-func newMQTTSink(c mqttConfig, stats StatsSource, logf, infof func(string, ...any)) (*mqttSink, error) {
+func newMQTTSink(c mqttConfig, stats live.StatsSource, logf, infof func(string, ...any)) (*mqttSink, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
@@ -514,7 +516,7 @@ func (m *mqttSink) ObservePicture(f *camera.Frame) {
 }
 
 // Write runs the change detector; only an event costs anything more.
-func (m *mqttSink) Write(r *Result) error {
+func (m *mqttSink) Write(r *live.Result) error {
 	ev, ok := m.det.observe(r)
 	if !ok {
 		return nil
@@ -841,7 +843,7 @@ type mqttStatsFields struct {
 	Connects     uint64 `json:"connects" msgpack:"connects"`
 }
 
-func stageOfStats(s StageStats) statsStage { return statsStage{s.Mean, s.P50, s.P99} }
+func stageOfStats(s live.StageStats) statsStage { return statsStage{s.Mean, s.P50, s.P99} }
 
 func (m *mqttSink) statsPayload() *statsPayload {
 	s := m.stats.Stats()

@@ -1,6 +1,11 @@
 package main
 
 import (
+	"slices"
+
+	"github.com/vggedge/vggedge/firmware/live"
+	"github.com/vggedge/vggedge/firmware/output"
+
 	"fmt"
 	"time"
 )
@@ -68,8 +73,8 @@ func (c *detectorConfig) validate(labels []string) error {
 		return fmt.Errorf("--mqtt-dwell %v: want a duration ≥ 0", c.dwell)
 	}
 	for _, w := range c.when {
-		if !contains(labels, w) {
-			return fmt.Errorf("--mqtt-when %s: not a label of the model (labels: %s)", w, labelList(labels))
+		if !slices.Contains(labels, w) {
+			return fmt.Errorf("--mqtt-when %s: not a label of the model (labels: %s)", w, output.LabelList(labels))
 		}
 	}
 	return nil
@@ -80,12 +85,12 @@ func newChangeDetector(c detectorConfig) *changeDetector {
 }
 
 func (d *changeDetector) watched(label string) bool {
-	return d.watch == nil || contains(d.watch, label)
+	return d.watch == nil || slices.Contains(d.watch, label)
 }
 
 // seen is the state r shows: the best watched label scoring ≥ on, else the
 // pending or the current label while it scores ≥ off, else none.
-func (d *changeDetector) seen(r *Result) (string, float32) {
+func (d *changeDetector) seen(r *live.Result) (string, float32) {
 	var best string
 	var bestScore, pendScore, curScore float32
 	for _, c := range r.Top {
@@ -116,7 +121,7 @@ func (d *changeDetector) seen(r *Result) (string, float32) {
 
 // observe feeds one result; it reports an event when the state changed
 // and the change has held for the dwell.
-func (d *changeDetector) observe(r *Result) (labelEvent, bool) {
+func (d *changeDetector) observe(r *live.Result) (labelEvent, bool) {
 	label, score := d.seen(r)
 	if label == d.current {
 		d.pending = false

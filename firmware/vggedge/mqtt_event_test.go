@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/vggedge/vggedge/firmware/live"
+
 	"fmt"
 	"strings"
 	"testing"
@@ -15,12 +17,12 @@ var t0 = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 // resultsOf turns frames into results 33 ms apart. A frame lists its
 // top-k as "label:score", e.g. "7:0.9" or "7:0.6,1:0.3"; "" is a frame
 // where no label reaches 0.5.
-func resultsOf(frames []string) []Result {
-	rs := make([]Result, len(frames))
+func resultsOf(frames []string) []live.Result {
+	rs := make([]live.Result, len(frames))
 	for i, f := range frames {
-		rs[i] = Result{Frame: uint64(i), Time: t0.Add(time.Duration(i) * frameStep), Truth: -1}
+		rs[i] = live.Result{Frame: uint64(i), Time: t0.Add(time.Duration(i) * frameStep), Truth: -1}
 		if f == "" {
-			rs[i].Top = []Class{{Label: "other", Score: 0.3}} // below any on-score
+			rs[i].Top = []live.Class{{Label: "other", Score: 0.3}} // below any on-score
 			continue
 		}
 		for _, p := range strings.Split(f, ",") {
@@ -29,7 +31,7 @@ func resultsOf(frames []string) []Result {
 			l, s, _ := strings.Cut(p, ":")
 			label = l
 			fmt.Sscan(s, &score)
-			rs[i].Top = append(rs[i].Top, Class{Label: label, Score: score})
+			rs[i].Top = append(rs[i].Top, live.Class{Label: label, Score: score})
 		}
 	}
 	return rs

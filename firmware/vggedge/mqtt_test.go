@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/vggedge/vggedge/firmware/live"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -162,7 +164,7 @@ func testSinkConfig(b *testBroker, id string) mqttConfig {
 	}
 }
 
-func newTestSink(t *testing.T, c mqttConfig, stats StatsSource) (*mqttSink, *syncLog) {
+func newTestSink(t *testing.T, c mqttConfig, stats live.StatsSource) (*mqttSink, *syncLog) {
 	t.Helper()
 	lg := &syncLog{}
 	m, err := newMQTTSink(c, stats, lg.logf, lg.logf)

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"github.com/vggedge/vggedge/firmware/output"
+
+	"github.com/vggedge/vggedge/firmware/live"
+
 	"context"
 	"errors"
 	"flag"
@@ -39,7 +43,7 @@ type runFlags struct {
 	maxFrames                   int
 	threads, topK               int
 	outputs                     stringList
-	gpio                        gpioConfig
+	gpio                        output.GPIOConfig
 	when                        string
 	http                        string
 	httpAllowHost               string
@@ -77,7 +81,7 @@ func runLive(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	}
 	fs.Visit(func(f *flag.Flag) { rf.topKSet = rf.topKSet || f.Name == "topk" })
 	if rf.when != "" {
-		rf.gpio.when = strings.Split(rf.when, ",")
+		rf.gpio.When = strings.Split(rf.when, ",")
 	}
 	lg := newRunLog(stderr, rf.quiet)
 	// SIGHUP (logrotate's postrotate, systemctl reload) reopens the
@@ -113,7 +117,7 @@ func runLive(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 		return exitRunFailed, err
 	}
 	s := r.loop.Stats()
-	lg.infof("stopped after %d frames; %s", s.Frames, statsLine(s))
+	lg.infof("stopped after %d frames; %s", s.Frames, live.StatsLine(s))
 	return exitOK, nil
 }
 
@@ -130,11 +134,11 @@ func (rf *runFlags) flagSet(stdout io.Writer) *flag.FlagSet {
 	fs.IntVar(&rf.threads, "threads", runtime.NumCPU(), "inference threads")
 	fs.IntVar(&rf.topK, "topk", 5, "classes per result")
 	fs.Var(&rf.outputs, "output", "where results go, repeatable: jsonl (stdout), jsonl:PATH, msgpack:PATH, msgpack:tcp:HOST:PORT, msgpack:unix:PATH (default jsonl)")
-	fs.StringVar(&rf.gpio.pin, "gpio", "", "drive this GPIO pin (e.g. GPIO17 or 17) High while a --when label is seen")
+	fs.StringVar(&rf.gpio.Pin, "gpio", "", "drive this GPIO pin (e.g. GPIO17 or 17) High while a --when label is seen")
 	fs.StringVar(&rf.when, "when", "", "labels that set the --gpio pin, comma-separated")
-	fs.Float64Var(&rf.gpio.on, "on-score", 0.8, "score at or above which the pin goes High")
-	fs.Float64Var(&rf.gpio.off, "off-score", 0.5, "score the pin must stay below for --hold before it goes Low (< --on-score)")
-	fs.DurationVar(&rf.gpio.hold, "hold", time.Second, "how long the score must stay below --off-score before the pin goes Low")
+	fs.Float64Var(&rf.gpio.On, "on-score", 0.8, "score at or above which the pin goes High")
+	fs.Float64Var(&rf.gpio.Off, "off-score", 0.5, "score the pin must stay below for --hold before it goes Low (< --on-score)")
+	fs.DurationVar(&rf.gpio.Hold, "hold", time.Second, "how long the score must stay below --off-score before the pin goes Low")
 	fs.StringVar(&rf.http, "http", "", "serve the live page at this address, e.g. 127.0.0.1:8080 (default off)")
 	fs.StringVar(&rf.httpAllowHost, "http-allow-host", "", "host names the live page answers to besides IP addresses, localhost and this machine's hostname, comma-separated, e.g. cam.example.org")
 	fs.DurationVar(&rf.sourceTimeout, "source-timeout", camera.DefaultSourceTimeout, "restart a camera or pipe: program (reopen a camera) that delivers no frame for this long (0: never)")
@@ -169,7 +173,7 @@ func (l *runLog) infof(format string, args ...any) {
 
 // preparedRun is a loop ready to Run, with what it was built from.
 type preparedRun struct {
-	loop      *Loop
+	loop      *live.Loop
 	sess      *infer.Session
 	reopeners []reopener // the file outputs, for SIGHUP
 }
@@ -243,7 +247,7 @@ func setUpRun(rf *runFlags, stdout io.Writer, lg *runLog) (_ *preparedRun, err e
 	if rf.topK < 1 || rf.topK > classes {
 		return nil, fmt.Errorf("--topk %d: want 1..%d (model %s has %d classes)", rf.topK, classes, rf.model, classes)
 	}
-	if err := rf.gpio.validate(labels); err != nil {
+	if err := rf.gpio.Validate(labels); err != nil {
 		return nil, err
 	}
 	pre, err := camera.NewPreprocessor(q.Input, q.Meta.Spec)
@@ -271,47 +275,47 @@ func setUpRun(rf *runFlags, stdout io.Writer, lg *runLog) (_ *preparedRun, err e
 	}
 
 	// The outputs.
-	enc := newMsgpackEncoder(q.Name, labels, rf.topK)
-	var sinks []namedSink
+	enc := output.NewMsgpackEncoder(q.Name, labels, rf.topK)
+	var sinks []live.NamedSink
 	var reopeners []reopener
 	for _, o := range outs {
-		var s Sink
+		var s live.Sink
 		switch {
 		case o == "jsonl":
-			s = newJSONLSink(stdout, nil)
+			s = output.NewJSONL(stdout, nil)
 		case strings.HasPrefix(o, "jsonl:"):
-			path, rot, rerr := splitRotation(strings.TrimPrefix(o, "jsonl:"))
+			path, rot, rerr := output.SplitRotation(strings.TrimPrefix(o, "jsonl:"))
 			if rerr != nil {
 				return nil, fmt.Errorf("output %s: %w", o, rerr)
 			}
-			var js *jsonlSink
-			if js, err = createJSONLSink(path, lg.warnf); err == nil {
-				js.rot = rot
+			var js *output.JSONL
+			if js, err = output.CreateJSONL(path, lg.warnf); err == nil {
+				js.SetRotation(rot)
 				s = js
 			}
 		default:
-			s, err = openMsgpackSink(strings.TrimPrefix(o, "msgpack:"), enc, lg.warnf)
+			s, err = output.OpenMsgpack(strings.TrimPrefix(o, "msgpack:"), enc, lg.warnf)
 		}
 		if err != nil {
 			return nil, err
 		}
 		closers = append(closers, func() { s.Close() })
-		sinks = append(sinks, namedSink{o, s})
+		sinks = append(sinks, live.NamedSink{Name: o, Sink: s})
 		if ro, ok := s.(reopener); ok && o != "jsonl" {
 			reopeners = append(reopeners, ro)
 		}
 	}
-	if rf.gpio.pin != "" {
-		name, pin, err := openGPIOPin(rf.gpio.pin)
+	if rf.gpio.Pin != "" {
+		name, pin, err := output.OpenGPIOPin(rf.gpio.Pin)
 		if err != nil {
 			return nil, &flagError{flag: "gpio", err: err}
 		}
-		g, err := newGPIOSink(name, pin, rf.gpio)
+		g, err := output.NewGPIO(name, pin, rf.gpio)
 		if err != nil {
 			return nil, err
 		}
 		closers = append(closers, func() { g.Close() })
-		sinks = append(sinks, namedSink{"gpio " + name, g})
+		sinks = append(sinks, live.NamedSink{Name: "gpio " + name, Sink: g})
 	}
 
 	stats := &lateStats{}
@@ -325,7 +329,7 @@ func setUpRun(rf *runFlags, stdout io.Writer, lg *runLog) (_ *preparedRun, err e
 			return nil, fmt.Errorf("--http %s: %w", rf.http, err)
 		}
 		closers = append(closers, func() { h.Close() })
-		sinks = append(sinks, namedSink{"http " + rf.http, h})
+		sinks = append(sinks, live.NamedSink{Name: "http " + rf.http, Sink: h})
 	}
 	det, _ := boards.Detect()
 	if mc, err := mqttConfigFromFlags(&rf.mqtt, labels, q.Name, boardName(det)); err != nil {
@@ -336,10 +340,10 @@ func setUpRun(rf *runFlags, stdout io.Writer, lg *runLog) (_ *preparedRun, err e
 			return nil, err
 		}
 		closers = append(closers, func() { m.Close() })
-		sinks = append(sinks, namedSink{"mqtt", m})
+		sinks = append(sinks, live.NamedSink{Name: "mqtt", Sink: m})
 	}
 
-	loop, err := newLoop(loopConfig{
+	loop, err := live.New(live.Config{
 		Source: src, SourceName: uri, Session: sess, Pre: pre, Labels: labels, TopK: rf.topK,
 		Outputs: sinks, MaxFrames: uint64(rf.maxFrames), Model: q.Name, Board: boardName(det),
 		Kernel: kernels.Describe(), Logf: lg.warnf, Infof: lg.infof, StatsEvery: rf.statsEvery,
@@ -359,13 +363,13 @@ func setUpRun(rf *runFlags, stdout io.Writer, lg *runLog) (_ *preparedRun, err e
 }
 
 // lateStats lets the live page exist before the loop it reports on.
-type lateStats struct{ loop atomic.Pointer[Loop] }
+type lateStats struct{ loop atomic.Pointer[live.Loop] }
 
-func (s *lateStats) Stats() Stats {
+func (s *lateStats) Stats() live.Stats {
 	if l := s.loop.Load(); l != nil {
 		return l.Stats()
 	}
-	return Stats{}
+	return live.Stats{}
 }
 
 // openRunSource opens --source, or the default camera, or bundled digits

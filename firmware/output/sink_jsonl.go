@@ -1,6 +1,8 @@
-package main
+package output
 
 import (
+	"github.com/vggedge/vggedge/firmware/live"
+
 	"bufio"
 	"bytes"
 	"fmt"
@@ -12,14 +14,14 @@ import (
 	"unicode/utf8"
 )
 
-// jsonlSink writes one JSON object per result and line:
+// JSONL writes one JSON object per result and line:
 //
 //	{"frame":12,"ts":"2026-11-27T05:00:00.123Z","top":[{"label":"7","score":0.998}],"latency_ms":3.2,"truth":"7"}
 //
 // Lines are built with strconv.Append* into a reused buffer (no
 // encoding/json, which allocates per value) and written through a bufio
 // buffer that the sink queue flushes whenever it runs dry.
-type jsonlSink struct {
+type JSONL struct {
 	w      *bufio.Writer
 	out    io.Writer // what w writes to
 	closer io.Closer // nil for stdout
@@ -40,12 +42,16 @@ type jsonlSink struct {
 	path   string
 	logf   func(string, ...any)
 	reopen atomic.Bool
-	rot    rotation
+	rot    Rotation
 }
 
 // RequestReopen asks a file sink to reopen its path before its next
 // write; for stdout it does nothing.
-func (s *jsonlSink) RequestReopen() {
+// SetRotation makes the file rotate as r says (see SplitRotation); call it
+// before the first Write.
+func (s *JSONL) SetRotation(r Rotation) { s.rot = r }
+
+func (s *JSONL) RequestReopen() {
 	if s.path != "" {
 		s.reopen.Store(true)
 	}
@@ -54,7 +60,7 @@ func (s *jsonlSink) RequestReopen() {
 // reopenFile flushes and closes the file and opens path again (for
 // append): after a rotation, results go to the new file. If the path
 // cannot be opened the old file is kept, and the reason logged.
-func (s *jsonlSink) reopenFile() {
+func (s *JSONL) reopenFile() {
 	s.reopen.Store(false)
 	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
 	if err == nil {
@@ -77,10 +83,10 @@ func (s *jsonlSink) reopenFile() {
 	s.markGood()
 }
 
-// newJSONLSink writes to w; closer, when not nil, is closed by Close
+// NewJSONL writes to w; closer, when not nil, is closed by Close
 // after the final flush.
-func newJSONLSink(w io.Writer, closer io.Closer) *jsonlSink {
-	return &jsonlSink{w: bufio.NewWriterSize(w, 64<<10), out: w, closer: closer, line: make([]byte, 0, 1024)}
+func NewJSONL(w io.Writer, closer io.Closer) *JSONL {
+	return &JSONL{w: bufio.NewWriterSize(w, 64<<10), out: w, closer: closer, line: make([]byte, 0, 1024)}
 }
 
 // sinkFile is what a file output needs of its file (*os.File; a test's
@@ -94,10 +100,10 @@ type sinkFile interface {
 
 // Dropped counts lines lost to failed writes (the loop adds it to
 // Stats.SinkDropped, which /metrics shows).
-func (s *jsonlSink) Dropped() uint64 { return s.lost.Load() }
+func (s *JSONL) Dropped() uint64 { return s.lost.Load() }
 
 // markGood notes that everything so far is in the file.
-func (s *jsonlSink) markGood() {
+func (s *JSONL) markGood() {
 	s.pending = 0
 	if s.file != nil {
 		if off, err := s.file.Seek(0, io.SeekCurrent); err == nil {
@@ -109,7 +115,7 @@ func (s *jsonlSink) markGood() {
 // failed drops the buffered lines after a write error and counts them
 // (plus extra, the line being written), cutting a file back to its last
 // good size so that no half line stays in it.
-func (s *jsonlSink) failed(extra uint64) {
+func (s *JSONL) failed(extra uint64) {
 	s.failing = true
 	s.lost.Add(s.pending + extra)
 	s.pending = 0
@@ -119,11 +125,11 @@ func (s *jsonlSink) failed(extra uint64) {
 	}
 }
 
-// createJSONLSink opens the file at path for append (creating it): a
+// CreateJSONL opens the file at path for append (creating it): a
 // restart continues the results, it never truncates them. A torn last
 // line (no newline: the previous run was killed mid-write) is cut off, so
 // every line of the file stays one whole JSON object.
-func createJSONLSink(path string, logf func(string, ...any)) (*jsonlSink, error) {
+func CreateJSONL(path string, logf func(string, ...any)) (*JSONL, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("output jsonl:%s: %w", path, err)
@@ -135,7 +141,7 @@ func createJSONLSink(path string, logf func(string, ...any)) (*jsonlSink, error)
 		f.Close()
 		return nil, fmt.Errorf("output jsonl:%s: %w", path, err)
 	}
-	s := newJSONLSink(f, f)
+	s := NewJSONL(f, f)
 	s.path, s.logf, s.file = path, logf, f
 	s.markGood()
 	return s, nil
@@ -173,7 +179,7 @@ func cutTornLine(f *os.File, logf func(string, ...any)) error {
 	return nil
 }
 
-func (s *jsonlSink) Write(r *Result) error {
+func (s *JSONL) Write(r *live.Result) error {
 	if s.reopen.Load() {
 		s.reopenFile()
 	}
@@ -186,7 +192,7 @@ func (s *jsonlSink) Write(r *Result) error {
 	return nil
 }
 
-func (s *jsonlSink) Flush() error {
+func (s *JSONL) Flush() error {
 	if err := s.w.Flush(); err != nil {
 		s.failed(0)
 		return err
@@ -206,7 +212,7 @@ func (s *jsonlSink) Flush() error {
 	return nil
 }
 
-func (s *jsonlSink) Close() error {
+func (s *JSONL) Close() error {
 	err := s.w.Flush()
 	if s.closer != nil {
 		if cerr := s.closer.Close(); err == nil {
@@ -217,7 +223,7 @@ func (s *jsonlSink) Close() error {
 }
 
 // appendResultJSON appends r as one JSON line (with its newline).
-func appendResultJSON(b []byte, r *Result) []byte {
+func appendResultJSON(b []byte, r *live.Result) []byte {
 	b = append(b, `{"frame":`...)
 	b = strconv.AppendUint(b, r.Frame, 10)
 	b = append(b, `,"ts":"`...)

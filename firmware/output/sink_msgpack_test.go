@@ -1,6 +1,8 @@
-package main
+package output
 
 import (
+	"github.com/vggedge/vggedge/firmware/live"
+
 	"bytes"
 	"fmt"
 	"io"
@@ -40,16 +42,16 @@ func TestMsgpackTCPReconnect(t *testing.T) {
 
 	var logs strings.Builder
 	logf := func(f string, a ...any) { fmt.Fprintf(&logs, f+"\n", a...) }
-	sink, err := openMsgpackSink("tcp:"+addr, newMsgpackEncoder("digits", []string{"0", "1"}, 2), logf)
+	sink, err := OpenMsgpack("tcp:"+addr, NewMsgpackEncoder("digits", []string{"0", "1"}, 2), logf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := sink.(*msgpackNetSink)
+	s := sink.(*MsgpackNet)
 	clock := time.Now()
 	s.now = func() time.Time { return clock } // backoff without sleeping
 	frame := uint64(0)
 	write := func() {
-		r := Result{Frame: frame, Time: clock, Top: []Class{{0, "0", 0.75}, {1, "1", 0.25}}, LatencyMs: 1, Truth: -1}
+		r := live.Result{Frame: frame, Time: clock, Top: []live.Class{{Index: 0, Label: "0", Score: 0.75}, {Index: 1, Label: "1", Score: 0.25}}, LatencyMs: 1, Truth: -1}
 		frame++
 		if err := s.Write(&r); err != nil {
 			t.Fatal(err)
@@ -160,14 +162,14 @@ func TestMsgpackTCPReconnect(t *testing.T) {
 }
 
 func TestMsgpackOutputErrors(t *testing.T) {
-	enc := newMsgpackEncoder("m", nil, 1)
+	enc := NewMsgpackEncoder("m", nil, 1)
 	for _, tt := range []struct{ target, want string }{
 		{"", "want msgpack:PATH"},
 		{"tcp:localhost", "output msgpack:tcp:localhost: want HOST:PORT"},
 		{"unix:", "want the socket's path"},
 		{"/no/such/dir/out.msgpack", "output msgpack:/no/such/dir/out.msgpack: open /no/such/dir/out.msgpack: no such file or directory"},
 	} {
-		if _, err := openMsgpackSink(tt.target, enc, t.Logf); err == nil || !strings.Contains(err.Error(), tt.want) {
+		if _, err := OpenMsgpack(tt.target, enc, t.Logf); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q: %v, want %q", tt.target, err, tt.want)
 		}
 	}
@@ -183,17 +185,17 @@ func TestMsgpackTCPDisconnectCounted(t *testing.T) {
 	}
 	defer ln.Close()
 	conns := acceptOne(ln)
-	sink, err := openMsgpackSink("tcp:"+ln.Addr().String(), newMsgpackEncoder("digits", []string{"0", "1"}, 2), t.Logf)
+	sink, err := OpenMsgpack("tcp:"+ln.Addr().String(), NewMsgpackEncoder("digits", []string{"0", "1"}, 2), t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := sink.(*msgpackNetSink)
+	s := sink.(*MsgpackNet)
 	clock := time.Now()
 	s.now = func() time.Time { return clock }
 	written := uint64(0)
 	write := func(n int) {
 		for range n {
-			r := Result{Frame: written, Time: clock, Top: []Class{{0, "0", 0.75}, {1, "1", 0.25}}, LatencyMs: 1, Truth: -1}
+			r := live.Result{Frame: written, Time: clock, Top: []live.Class{{Index: 0, Label: "0", Score: 0.75}, {Index: 1, Label: "1", Score: 0.25}}, LatencyMs: 1, Truth: -1}
 			written++
 			if err := s.Write(&r); err != nil {
 				t.Fatal(err)

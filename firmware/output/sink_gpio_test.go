@@ -1,6 +1,8 @@
-package main
+package output
 
 import (
+	"github.com/vggedge/vggedge/firmware/live"
+
 	"strings"
 	"testing"
 	"time"
@@ -69,7 +71,7 @@ func TestGPIOHysteresis(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			pin := &recordingPin{Pin: gpiotest.Pin{N: "GPIO17", Num: 17}}
-			s, err := newGPIOSink("GPIO17", pin, gpioConfig{pin: "GPIO17", when: tt.when, on: tt.on, off: tt.off, hold: tt.hold})
+			s, err := NewGPIO("GPIO17", pin, GPIOConfig{Pin: "GPIO17", When: tt.when, On: tt.on, Off: tt.off, Hold: tt.hold})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -79,8 +81,8 @@ func TestGPIOHysteresis(t *testing.T) {
 				if f.label == "0" {
 					other = "9"
 				}
-				r := Result{Time: base.Add(time.Duration(f.ms) * time.Millisecond), Truth: -1,
-					Top: []Class{{Label: f.label, Score: f.score}, {Label: other, Score: (1 - f.score) / 2}}}
+				r := live.Result{Time: base.Add(time.Duration(f.ms) * time.Millisecond), Truth: -1,
+					Top: []live.Class{{Label: f.label, Score: f.score}, {Label: other, Score: (1 - f.score) / 2}}}
 				if err := s.Write(&r); err != nil {
 					t.Fatal(err)
 				}
@@ -107,7 +109,7 @@ func TestGPIOHysteresis(t *testing.T) {
 // This machine (x86-64, no GPIO driver): periph's host.Init succeeds and
 // finds no such pin; the error says so in one line.
 func TestGPIONoSuchPin(t *testing.T) {
-	name, pin, err := openGPIOPin("17")
+	name, pin, err := OpenGPIOPin("17")
 	if pin != nil {
 		t.Skipf("this machine has %s", name)
 	}

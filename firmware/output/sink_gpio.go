@@ -1,7 +1,10 @@
-package main
+package output
 
 import (
+	"github.com/vggedge/vggedge/firmware/live"
+
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -12,7 +15,7 @@ import (
 	"periph.io/x/host/v3"
 )
 
-// gpioSink drives one output pin from the watched labels' score, with
+// GPIO drives one output pin from the watched labels' score, with
 // hysteresis: the pin goes High as soon as a watched label scores ≥ on, and
 // goes Low only once the score has stayed below off (< on) for hold. A
 // score between off and on changes nothing, so noise around one threshold
@@ -21,7 +24,7 @@ import (
 //
 // Time is the frames' capture time, not the wall clock, so the behaviour
 // depends only on the frames (and tests replay exact sequences).
-type gpioSink struct {
+type GPIO struct {
 	name    string
 	pin     gpio.PinOut
 	watch   []string // labels
@@ -33,68 +36,60 @@ type gpioSink struct {
 	belowSince time.Time // the first frame of that run
 }
 
-// gpioConfig is what --gpio, --when, --on-score, --off-score and --hold say.
-type gpioConfig struct {
-	pin     string
-	when    []string
-	on, off float64
-	hold    time.Duration
+// GPIOConfig is what --gpio, --when, --on-score, --off-score and --hold say.
+type GPIOConfig struct {
+	Pin     string
+	When    []string
+	On, Off float64
+	Hold    time.Duration
 }
 
-func (c *gpioConfig) validate(labels []string) error {
-	if c.pin == "" {
-		if len(c.when) > 0 {
+// Validate checks c against the model's labels; the errors name the flags.
+func (c *GPIOConfig) Validate(labels []string) error {
+	if c.Pin == "" {
+		if len(c.When) > 0 {
 			return fmt.Errorf("--when needs --gpio PIN")
 		}
 		return nil
 	}
-	if len(c.when) == 0 {
-		return fmt.Errorf("--gpio %s needs --when LABEL[,LABEL…]", c.pin)
+	if len(c.When) == 0 {
+		return fmt.Errorf("--gpio %s needs --when LABEL[,LABEL…]", c.Pin)
 	}
-	if !(c.on > 0 && c.on <= 1) {
-		return fmt.Errorf("--on-score %v: want a probability in (0, 1]", c.on)
+	if !(c.On > 0 && c.On <= 1) {
+		return fmt.Errorf("--on-score %v: want a probability in (0, 1]", c.On)
 	}
-	if !(c.off >= 0 && c.off < c.on) {
-		return fmt.Errorf("--off-score %v: want 0 ≤ off-score < on-score (%v), so that the pin does not flicker", c.off, c.on)
+	if !(c.Off >= 0 && c.Off < c.On) {
+		return fmt.Errorf("--off-score %v: want 0 ≤ off-score < on-score (%v), so that the pin does not flicker", c.Off, c.On)
 	}
-	if c.hold < 0 {
-		return fmt.Errorf("--hold %v: want a duration ≥ 0", c.hold)
+	if c.Hold < 0 {
+		return fmt.Errorf("--hold %v: want a duration ≥ 0", c.Hold)
 	}
-	for _, w := range c.when {
-		if !contains(labels, w) {
-			return fmt.Errorf("--when %s: not a label of the model (labels: %s)", w, labelList(labels))
+	for _, w := range c.When {
+		if !slices.Contains(labels, w) {
+			return fmt.Errorf("--when %s: not a label of the model (labels: %s)", w, LabelList(labels))
 		}
 	}
 	return nil
 }
 
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// labelList shows the first few labels for an error message.
-func labelList(labels []string) string {
+// LabelList shows the first few labels for an error message.
+func LabelList(labels []string) string {
 	if len(labels) > 12 {
 		return strings.Join(labels[:12], ", ") + fmt.Sprintf(", … (%d in all)", len(labels))
 	}
 	return strings.Join(labels, ", ")
 }
 
-// newGPIOSink drives pin (already resolved) per c; it starts Low.
-func newGPIOSink(name string, pin gpio.PinOut, c gpioConfig) (*gpioSink, error) {
+// NewGPIO drives pin (already resolved) per c; it starts Low.
+func NewGPIO(name string, pin gpio.PinOut, c GPIOConfig) (*GPIO, error) {
 	if err := pin.Out(gpio.Low); err != nil {
 		return nil, fmt.Errorf("gpio %s: set low: %w", name, err)
 	}
-	return &gpioSink{name: name, pin: pin, watch: c.when, on: float32(c.on), off: float32(c.off), hold: c.hold}, nil
+	return &GPIO{name: name, pin: pin, watch: c.When, on: float32(c.On), off: float32(c.Off), hold: c.Hold}, nil
 }
 
-// openGPIOPin finds a pin by name through periph: "17" means "GPIO17".
-func openGPIOPin(name string) (string, gpio.PinOut, error) {
+// OpenGPIOPin finds a pin by name through periph: "17" means "GPIO17".
+func OpenGPIOPin(name string) (string, gpio.PinOut, error) {
 	if _, err := strconv.Atoi(name); err == nil {
 		name = "GPIO" + name
 	}
@@ -110,7 +105,7 @@ func openGPIOPin(name string) (string, gpio.PinOut, error) {
 		sort.Strings(have)
 		found := "periph found none"
 		if len(have) > 0 {
-			found = "periph found " + labelList(have)
+			found = "periph found " + LabelList(have)
 		}
 		return name, nil, fmt.Errorf("gpio %s: no such pin on this board (%s)", name, found)
 	}
@@ -118,17 +113,17 @@ func openGPIOPin(name string) (string, gpio.PinOut, error) {
 }
 
 // score is the best score of a watched label in r's top-k.
-func (s *gpioSink) score(r *Result) float32 {
+func (s *GPIO) score(r *live.Result) float32 {
 	var best float32
 	for _, c := range r.Top {
-		if c.Score > best && contains(s.watch, c.Label) {
+		if c.Score > best && slices.Contains(s.watch, c.Label) {
 			best = c.Score
 		}
 	}
 	return best
 }
 
-func (s *gpioSink) Write(r *Result) error {
+func (s *GPIO) Write(r *live.Result) error {
 	v := s.score(r)
 	switch {
 	case !s.high && v >= s.on:
@@ -148,7 +143,7 @@ func (s *gpioSink) Write(r *Result) error {
 	return nil
 }
 
-func (s *gpioSink) set(l gpio.Level) error {
+func (s *GPIO) set(l gpio.Level) error {
 	if err := s.pin.Out(l); err != nil {
 		return fmt.Errorf("gpio %s: set %v: %w", s.name, l, err)
 	}
@@ -157,6 +152,6 @@ func (s *gpioSink) set(l gpio.Level) error {
 }
 
 // Close leaves the pin Low: a stopped classifier asserts nothing.
-func (s *gpioSink) Close() error {
+func (s *GPIO) Close() error {
 	return s.set(gpio.Low)
 }
