@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,14 +20,7 @@ import (
 
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
-)
-
-// The topics vggedge run publishes under fleetTopicRoot/<device-id>/.
-const (
-	fleetTopicRoot = "vggedge"
-	fleetAvail     = "availability" // retained "online"; "offline" as last will and on clean stop
-	fleetStats     = "stats"        // JSON every --mqtt-stats-every
-	fleetEvent     = "event"        // JSON (or msgpack) on every label change
+	"github.com/vggedge/vggedge/firmware/mqtt"
 )
 
 // A broker can send anything: payloads beyond fleetMaxPayload are ignored
@@ -82,8 +73,8 @@ func newFleetState() *fleetState {
 // fleet's topics with a payload it understood.
 func (s *fleetState) handle(topic string, payload []byte) bool {
 	parts := strings.Split(topic, "/")
-	if len(parts) != 3 || parts[0] != fleetTopicRoot || parts[1] == "" {
-		return s.ignore(topic, "not a "+fleetTopicRoot+"/<device>/<kind> topic")
+	if len(parts) != 3 || parts[0] != mqtt.TopicRoot || parts[1] == "" {
+		return s.ignore(topic, "not a "+mqtt.TopicRoot+"/<device>/<kind> topic")
 	}
 	if len(payload) > fleetMaxPayload {
 		return s.ignore(topic, "payload over 64 KiB")
@@ -91,7 +82,7 @@ func (s *fleetState) handle(topic string, payload []byte) bool {
 	id, kind := parts[1], parts[2]
 	var apply func(d *fleetDevice) bool
 	switch kind {
-	case fleetAvail:
+	case mqtt.KindAvailability:
 		apply = func(d *fleetDevice) bool {
 			switch p := string(payload); p {
 			case "online", "offline":
@@ -103,9 +94,9 @@ func (s *fleetState) handle(topic string, payload []byte) bool {
 			}
 			return true
 		}
-	case fleetStats:
+	case mqtt.KindStats:
 		apply = func(d *fleetDevice) bool { return d.applyStats(payload) }
-	case fleetEvent:
+	case mqtt.KindEvent:
 		apply = func(d *fleetDevice) bool { return d.applyEvent(payload) }
 	default:
 		return s.ignore(topic, "unknown kind (want availability, stats or event)")
@@ -122,10 +113,10 @@ func (s *fleetState) handle(topic string, payload []byte) bool {
 	}
 	if !apply(d) {
 		switch kind {
-		case fleetAvail:
+		case mqtt.KindAvailability:
 			s.ignoreLocked(topic, `not "online" or "offline"`)
 		default:
-			s.ignoreLocked(topic, "not a JSON object or msgpack map of "+map[string]string{fleetStats: "a stats", fleetEvent: "an event"}[kind]+" payload")
+			s.ignoreLocked(topic, "not a JSON object or msgpack map of "+map[string]string{mqtt.KindStats: "a stats", mqtt.KindEvent: "an event"}[kind]+" payload")
 		}
 		return false
 	}
@@ -154,10 +145,10 @@ func (d *fleetDevice) applyStats(payload []byte) bool {
 	// Absent or null numbers stay NaN (JSON null leaves a field alone):
 	// shown as "-", not as 0.
 	nan := math.NaN()
-	fresh := func() statsPayload {
-		var st statsPayload
+	fresh := func() mqtt.StatsPayload {
+		var st mqtt.StatsPayload
 		st.FPS = nan
-		st.StagesMs.Latency = statsStage{nan, nan, nan}
+		st.StagesMs.Latency = mqtt.StatsStage{Mean: nan, P50: nan, P99: nan}
 		return st
 	}
 	st := fresh()
@@ -165,7 +156,7 @@ func (d *fleetDevice) applyStats(payload []byte) bool {
 	if err := json.Unmarshal(payload, &st); err != nil || !isJSONObject(payload) {
 		// --mqtt-format msgpack: the same keys.
 		st = fresh()
-		if unmarshalBounded(payload, &st) != nil {
+		if mqtt.Unmarshal(payload, &st) != nil {
 			return false
 		}
 		c := st // JSON has no NaN
@@ -203,11 +194,11 @@ func finite(x float64) *float64 {
 // eventPayload: JSON as it is, msgpack (--mqtt-format msgpack) converted
 // to JSON.
 func (d *fleetDevice) applyEvent(payload []byte) bool {
-	var ev eventPayload
+	var ev mqtt.EventPayload
 	raw := payload
 	if err := json.Unmarshal(payload, &ev); err != nil || !isJSONObject(payload) {
-		ev = eventPayload{}
-		if unmarshalBounded(payload, &ev) != nil {
+		ev = mqtt.EventPayload{}
+		if mqtt.Unmarshal(payload, &ev) != nil {
 			return false
 		}
 		if raw, err = json.Marshal(&ev); err != nil {
@@ -322,7 +313,7 @@ func writeFleetTable(w io.Writer, snap fleetSnapshot, now time.Time) error {
 		}
 	}
 	if len(snap.Devices) == 0 {
-		_, err := fmt.Fprintf(w, "no devices yet (waiting for %s/+/%s)\n", fleetTopicRoot, fleetAvail)
+		_, err := fmt.Fprintf(w, "no devices yet (waiting for %s/+/%s)\n", mqtt.TopicRoot, mqtt.KindAvailability)
 		return err
 	}
 	return t.write(w)
@@ -393,8 +384,8 @@ func fleetLive(ctx context.Context, args []string, stdout io.Writer) (int, error
 		// availability messages arrive right after the SUBACK.
 		go func() {
 			var subs []paho.SubscribeOptions
-			for _, k := range []string{fleetAvail, fleetStats, fleetEvent} {
-				subs = append(subs, paho.SubscribeOptions{Topic: fleetTopicRoot + "/+/" + k, QoS: 1})
+			for _, k := range []string{mqtt.KindAvailability, mqtt.KindStats, mqtt.KindEvent} {
+				subs = append(subs, paho.SubscribeOptions{Topic: mqtt.TopicRoot + "/+/" + k, QoS: 1})
 			}
 			if _, err := cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: subs}); err != nil {
 				connMu.Lock()
@@ -506,30 +497,12 @@ func fleetLive(ctx context.Context, args []string, stdout io.Writer) (int, error
 }
 
 // fleetClientConfig makes the MQTT client's settings from --mqtt and
-// --mqtt-ca; shown is the URL without its password, for messages.
+// --mqtt-ca, read as vggedge run reads them (mqtt.ParseBrokerURL); shown is
+// the URL without its password, for messages.
 func fleetClientConfig(raw, caFile string) (cfg autopaho.ClientConfig, shown string, err error) {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return cfg, "", fmt.Errorf("--mqtt %q: want mqtt://[user:pass@]host[:port] or mqtts://…", redactRawURL(raw))
-	}
-	u.Path = ""
-	secure := false
-	switch u.Scheme {
-	case "mqtt", "tcp":
-		u.Scheme = "mqtt"
-		if u.Port() == "" {
-			u.Host += ":1883"
-		}
-	case "mqtts", "ssl", "tls":
-		u.Scheme, secure = "mqtts", true
-		if u.Port() == "" {
-			u.Host += ":8883"
-		}
-	default:
-		return cfg, "", fmt.Errorf("--mqtt %q: scheme %q: want mqtt:// or mqtts://", redactRawURL(raw), u.Scheme)
-	}
-	if caFile != "" && !secure {
-		return cfg, "", fmt.Errorf("--mqtt-ca %s applies to mqtts:// only, not %s", caFile, u.Scheme)
+	u, tc, err := mqtt.ParseBrokerURL(raw, caFile)
+	if err != nil {
+		return cfg, "", err
 	}
 	if u.User != nil {
 		cfg.ConnectUsername = u.User.Username()
@@ -537,20 +510,7 @@ func fleetClientConfig(raw, caFile string) (cfg autopaho.ClientConfig, shown str
 			cfg.ConnectPassword = []byte(p)
 		}
 	}
-	if secure {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()}
-		if caFile != "" {
-			pem, err := os.ReadFile(caFile)
-			if err != nil {
-				return cfg, "", fmt.Errorf("--mqtt-ca: %w", err)
-			}
-			tc.RootCAs = x509.NewCertPool()
-			if !tc.RootCAs.AppendCertsFromPEM(pem) {
-				return cfg, "", fmt.Errorf("--mqtt-ca %s: no PEM certificate in the file", caFile)
-			}
-		}
-		cfg.TlsCfg = tc
-	}
+	cfg.TlsCfg = tc
 	shownURL := *u
 	if u.User != nil {
 		shownURL.User = url.User(u.User.Username())

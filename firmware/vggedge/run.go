@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/vggedge/vggedge/firmware/mqtt"
 	"github.com/vggedge/vggedge/firmware/output"
 
 	"github.com/vggedge/vggedge/firmware/live"
@@ -50,8 +51,8 @@ type runFlags struct {
 	statsEvery                  time.Duration
 	sourceTimeout               time.Duration
 	quiet                       bool
-	mqtt                        mqttFlags // --mqtt…, --device-id, --snapshot… (mqtt.go)
-	config                      string    // --config: a YAML file read before the flags
+	mqtt                        mqtt.Flags // --mqtt…, --device-id, --snapshot… (mqtt.go)
+	config                      string     // --config: a YAML file read before the flags
 	topKSet                     bool
 }
 
@@ -144,7 +145,7 @@ func (rf *runFlags) flagSet(stdout io.Writer) *flag.FlagSet {
 	fs.DurationVar(&rf.sourceTimeout, "source-timeout", camera.DefaultSourceTimeout, "restart a camera or pipe: program (reopen a camera) that delivers no frame for this long (0: never)")
 	fs.DurationVar(&rf.statsEvery, "stats-every", 0, "log a stats line to stderr this often, e.g. 10s (0: never)")
 	fs.BoolVar(&rf.quiet, "quiet", false, "log only warnings and errors")
-	addMQTTFlags(fs, &rf.mqtt)
+	mqtt.AddFlags(fs, &rf.mqtt)
 	return fs
 }
 
@@ -332,10 +333,10 @@ func setUpRun(rf *runFlags, stdout io.Writer, lg *runLog) (_ *preparedRun, err e
 		sinks = append(sinks, live.NamedSink{Name: "http " + rf.http, Sink: h})
 	}
 	det, _ := boards.Detect()
-	if mc, err := mqttConfigFromFlags(&rf.mqtt, labels, q.Name, boardName(det)); err != nil {
+	if mc, err := mqtt.ConfigFromFlags(&rf.mqtt, labels, q.Name, boardName(det)); err != nil {
 		return nil, err
 	} else if mc != nil {
-		m, err := newMQTTSink(*mc, stats, lg.warnf, lg.infof)
+		m, err := mqtt.NewSink(*mc, stats, lg.warnf, lg.infof)
 		if err != nil {
 			return nil, err
 		}

@@ -1,4 +1,4 @@
-package main
+package mqtt
 
 import (
 	"slices"
@@ -12,9 +12,9 @@ import (
 
 // Event states: what happened to the watched label.
 const (
-	eventAppeared    = "appeared"    // a watched label is now seen (none was)
-	eventChanged     = "changed"     // another watched label replaced the one seen
-	eventDisappeared = "disappeared" // the watched label is gone (none is seen)
+	EventAppeared    = "appeared"    // a watched label is now seen (none was)
+	EventChanged     = "changed"     // another watched label replaced the one seen
+	EventDisappeared = "disappeared" // the watched label is gone (none is seen)
 )
 
 // labelEvent is one change the detector decided to publish.
@@ -137,11 +137,11 @@ func (d *changeDetector) observe(r *live.Result) (labelEvent, bool) {
 	ev := labelEvent{Label: label, Score: score, Previous: d.current, Frame: r.Frame, Time: r.Time, Since: d.pendingSince}
 	switch {
 	case d.current == "":
-		ev.State = eventAppeared
+		ev.State = EventAppeared
 	case label == "":
-		ev.State = eventDisappeared
+		ev.State = EventDisappeared
 	default:
-		ev.State = eventChanged
+		ev.State = EventChanged
 	}
 	d.current, d.currentScore, d.pending = label, score, false
 	return ev, true

@@ -1,4 +1,4 @@
-package main
+package mqtt
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ import (
 // 800 MB string cost a megabyte more on every message, for good — 2000 of
 // them took a process to 13 GB. Checked first, a payload costs at most
 // about its own size.
-func unmarshalBounded(payload []byte, v any) error {
+func Unmarshal(payload []byte, v any) error {
 	if err := checkMsgpack(payload); err != nil {
 		return err
 	}

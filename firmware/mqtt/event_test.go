@@ -1,4 +1,4 @@
-package main
+package mqtt
 
 import (
 	"github.com/vggedge/vggedge/firmware/live"

@@ -1,4 +1,4 @@
-package main
+package mqtt
 
 import (
 	"encoding/json"
@@ -46,7 +46,7 @@ type haEntity struct {
 // seen (state: the label, or "none"), and one binary sensor per
 // --mqtt-when label (ON while that label is seen). Both read the retained
 // event topic, so they know the current state as soon as they subscribe.
-func (m *mqttSink) discoveryMessages() ([]mqttMessage, error) {
+func (m *Sink) discoveryMessages() ([]mqttMessage, error) {
 	id := m.cfg.deviceID
 	node := "vggedge_" + id
 	dev := haDevice{
@@ -58,8 +58,8 @@ func (m *mqttSink) discoveryMessages() ([]mqttMessage, error) {
 	base := haEntity{
 		StateTopic:          m.topicEvent,
 		AvailabilityTopic:   m.topicAvail,
-		PayloadAvailable:    payloadOnline,
-		PayloadNotAvailable: payloadOffline,
+		PayloadAvailable:    PayloadOnline,
+		PayloadNotAvailable: PayloadOffline,
 		Device:              dev,
 	}
 	label := base
