@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/vggedge/vggedge/firmware/livepage"
 	"github.com/vggedge/vggedge/firmware/mqtt"
 	"github.com/vggedge/vggedge/firmware/output"
 
@@ -325,7 +326,7 @@ func setUpRun(rf *runFlags, stdout io.Writer, lg *runLog) (_ *preparedRun, err e
 		if rf.httpAllowHost != "" {
 			allow = strings.Split(rf.httpAllowHost, ",")
 		}
-		h, err := newHTTPSink(rf.http, stats, lg.warnf, allow...)
+		h, err := livepage.New(rf.http, stats, lg.warnf, allow...)
 		if err != nil {
 			return nil, fmt.Errorf("--http %s: %w", rf.http, err)
 		}

