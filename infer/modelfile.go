@@ -1118,7 +1118,7 @@ func validateFile(f *File) error {
 	if err := checkText(name, false); err != nil {
 		return fmt.Errorf("name: %w", err)
 	}
-	if err := checkShape(input); err != nil {
+	if err := input.Validate(); err != nil {
 		return fmt.Errorf("input %v: %w", input, err)
 	}
 	if err := checkMeta(&meta, input); err != nil {
@@ -1173,7 +1173,7 @@ func walkShapes[L any](in Shape, layers []L, shape func(*L) Layer) (out Shape, o
 	for i := range layers {
 		l := shape(&layers[i])
 		var err error
-		if out, err = l.outShape(out); err != nil || checkShape(out) != nil {
+		if out, err = l.OutShape(out); err != nil || out.Validate() != nil {
 			return Shape{}, false
 		}
 	}
@@ -1261,7 +1261,7 @@ func checkDims(in, out, kh, kw, stride, pad, outH, outW int) error {
 	return nil
 }
 
-// fixLayerErr turns a *LayerError from Resolve, Shapes or checkRunnable
+// fixLayerErr turns a *LayerError from Resolve, Shapes or CheckRunnable
 // into the file's "float layer 3 features.5: …" form.
 func fixLayerErr(which string, err error) error {
 	var le *LayerError
@@ -1332,7 +1332,7 @@ func validateFloat(m *Model) (Shape, error) {
 	// A model carries all its parameters or none (an architecture only,
 	// for costing); with parameters it must be runnable.
 	if hasParams {
-		if err := m.checkRunnable(shapes); err != nil {
+		if err := m.CheckRunnable(shapes); err != nil {
 			return Shape{}, fixLayerErr("float", err)
 		}
 	}
