@@ -4,6 +4,11 @@
 // architecture file, and the float32 reference forward pass that every
 // faster kernel is tested against.
 //
+// It holds the model types (Model, Layer, QModel, QLayer, Meta, …) but not
+// the model file: the .vgm format, its decoder, validation and encoder are
+// package infer/vgm, which imports infer. Every package imports infer, so
+// infer must not import msgpack (nor vgm).
+//
 // # Costs
 //
 // For a convolution the project's two formulas are

@@ -52,7 +52,7 @@ func (m *Model) forwardFloat(x []float32, trace bool, ops floatOps) ([]float32, 
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := r.checkRunnable(shapes); err != nil {
+	if err := r.CheckRunnable(shapes); err != nil {
 		return nil, nil, err
 	}
 	in := r.Input
@@ -91,7 +91,7 @@ func (m *Model) forwardFloat(x []float32, trace bool, ops floatOps) ([]float32, 
 			y = append([]float32(nil), cur...)
 		default:
 			// Resolve rejects unknown kinds; this guards future kinds added
-			// to outShape but not here.
+			// to OutShape but not here.
 			return nil, nil, &LayerError{Index: i, Name: l.Name, Kind: l.Kind, Err: errors.New("no float32 implementation")}
 		}
 		if trace {
@@ -102,12 +102,12 @@ func (m *Model) forwardFloat(x []float32, trace bool, ops floatOps) ([]float32, 
 	return cur, acts, nil
 }
 
-// checkRunnable reports, before any work, the first layer that cannot run:
+// CheckRunnable reports, before any work, the first layer that cannot run:
 // missing parameters (a model that is only costed), or BatchNorm statistics
 // that would divide by zero. shapes are the resolved output shapes; the
 // index arithmetic of every kernel must fit in an int (it matters on 32-bit
-// ARM boards).
-func (m *Model) checkRunnable(shapes []Shape) error {
+// ARM boards). The model file's loader runs it too (infer/vgm).
+func (m *Model) CheckRunnable(shapes []Shape) error {
 	if m.Input.Elems() > math.MaxInt {
 		return fmt.Errorf("input %v: too large for this platform", m.Input)
 	}

@@ -106,9 +106,9 @@ func (l *Layer) inPlace() bool {
 	return false
 }
 
-// outShape computes the layer's output shape from its input and checks the
+// OutShape computes the layer's output shape from its input and checks the
 // layer against it. The error says what was expected.
-func (l *Layer) outShape(in Shape) (Shape, error) {
+func (l *Layer) OutShape(in Shape) (Shape, error) {
 	for _, v := range []int{l.In, l.Out, l.KH, l.KW, l.Stride, l.Pad, l.OutH, l.OutW} {
 		if v > MaxDim || v < -MaxDim {
 			return Shape{}, fmt.Errorf("a size of %d is beyond what vggedge supports (%d)", v, MaxDim)

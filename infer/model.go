@@ -44,7 +44,7 @@ func (e *LayerError) Unwrap() error { return e.Err }
 // shape. It writes In, so resolve a model before sharing it between
 // goroutines (the builders return resolved models).
 func (m *Model) Resolve() ([]Shape, error) {
-	if err := checkShape(m.Input); err != nil {
+	if err := m.Input.Validate(); err != nil {
 		return nil, fmt.Errorf("input %v: %w", m.Input, err)
 	}
 	if len(m.Layers) == 0 {
@@ -54,9 +54,9 @@ func (m *Model) Resolve() ([]Shape, error) {
 	cur := m.Input
 	for i := range m.Layers {
 		l := &m.Layers[i]
-		out, err := l.outShape(cur)
+		out, err := l.OutShape(cur)
 		if err == nil {
-			err = checkShape(out)
+			err = out.Validate()
 		}
 		if err == nil {
 			err = l.checkParams(cur)
@@ -76,7 +76,9 @@ func (m *Model) Resolve() ([]Shape, error) {
 	return shapes, nil
 }
 
-func checkShape(s Shape) error {
+// Validate reports whether vggedge supports a tensor of this shape: every
+// dimension positive and at most MaxDim, and at most 2^31-1 values.
+func (s Shape) Validate() error {
 	if s.C <= 0 || s.H <= 0 || s.W <= 0 {
 		return fmt.Errorf("every dimension must be positive")
 	}

@@ -71,7 +71,7 @@ const MaxTaps = math.MaxInt32 / (127 * 255) / 2
 // Shapes checks the layers chain from the input and returns each layer's
 // output shape; errors name the layer and field.
 func (q *QModel) Shapes() ([]Shape, error) {
-	if err := checkShape(q.Input); err != nil {
+	if err := q.Input.Validate(); err != nil {
 		return nil, fmt.Errorf("input %v: %w", q.Input, err)
 	}
 	if len(q.Layers) == 0 {
@@ -126,11 +126,11 @@ func (l *QLayer) check(in Shape, last bool) (Shape, error) {
 	if (l.Kind == Conv2d || l.Kind == Linear || l.Kind == SqueezeExcite) && l.In == 0 {
 		return Shape{}, errors.New("in: must be set")
 	}
-	out, err := fl.outShape(in)
+	out, err := fl.OutShape(in)
 	if err != nil {
 		return Shape{}, err
 	}
-	if err := checkShape(out); err != nil {
+	if err := out.Validate(); err != nil {
 		return Shape{}, fmt.Errorf("output %v: %w", out, err)
 	}
 	if l.Logits && !last {

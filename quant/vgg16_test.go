@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/vggedge/vggedge/infer"
+	"github.com/vggedge/vggedge/infer/vgm"
 )
 
 // TestVGG16FromTorchFiles is issue 3's end-to-end proof at full size: a
@@ -84,7 +85,7 @@ func TestVGG16FromTorchFiles(t *testing.T) {
 	calib := smoothImages(32, m.Input, 21)
 	q := calibrate(t, m, calib, Options{Method: Percentile})
 	out := filepath.Join(dir, "vgg16-int8.vgm")
-	if err := infer.SaveFile(out, &infer.File{Int8: q}); err != nil {
+	if err := vgm.Save(out, &vgm.File{Int8: q}); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(out)
@@ -95,7 +96,7 @@ func TestVGG16FromTorchFiles(t *testing.T) {
 	if d := math.Abs(float64(fi.Size())/138.4e6 - 1); d > 0.01 {
 		t.Errorf("int8 file is %d bytes: %.2f%% from 138.4 MB", fi.Size(), 100*d)
 	}
-	lf, err := infer.LoadFile(out)
+	lf, err := vgm.Load(out)
 	if err != nil {
 		t.Fatal(err)
 	}

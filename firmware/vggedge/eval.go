@@ -12,6 +12,7 @@ import (
 
 	"github.com/vggedge/vggedge/camera"
 	"github.com/vggedge/vggedge/infer"
+	"github.com/vggedge/vggedge/infer/vgm"
 )
 
 type evalResult struct {
@@ -104,7 +105,7 @@ type runner struct {
 	f         *infer.Model
 }
 
-func newRunner(f *infer.File, precision string) (*runner, error) {
+func newRunner(f *vgm.File, precision string) (*runner, error) {
 	r := &runner{}
 	switch {
 	case precision == "" && f.Int8 != nil, precision == "int8":

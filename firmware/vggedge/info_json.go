@@ -6,6 +6,7 @@ import (
 
 	"github.com/vggedge/vggedge/infer"
 	"github.com/vggedge/vggedge/infer/kernels"
+	"github.com/vggedge/vggedge/infer/vgm"
 )
 
 // The --json forms of info and summary: the same facts as the text, one
@@ -76,7 +77,7 @@ type kernelJSON struct {
 	Kernel string `json:"kernel"`
 }
 
-func writeInfoJSON(w io.Writer, f *infer.File, source string, arch *infer.Model, contains []string) error {
+func writeInfoJSON(w io.Writer, f *vgm.File, source string, arch *infer.Model, contains []string) error {
 	meta := f.Meta()
 	s := meta.Spec
 	out := infoJSON{Model: f.Name(), Source: source, Contains: contains, Input: shapeJSON(arch.Input),

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vggedge/vggedge/camera"
 	"github.com/vggedge/vggedge/infer"
+	"github.com/vggedge/vggedge/infer/vgm"
 	"github.com/vggedge/vggedge/internal/atomicfile"
 	"github.com/vggedge/vggedge/quant"
 )
@@ -86,11 +87,11 @@ func runQuantize(args []string, stdout io.Writer) (int, error) {
 	}
 	q.Meta.Prov.Version = version
 	q.Meta.Prov.Created = created().Format(time.RFC3339)
-	file := &infer.File{Int8: q}
+	file := &vgm.File{Int8: q}
 	if *keepFloat {
 		file.Float = fm
 	}
-	if err := infer.SaveFile(*out, file); err != nil {
+	if err := vgm.Save(*out, file); err != nil {
 		return exitBadInput, err
 	}
 	st, _ := os.Stat(*out)

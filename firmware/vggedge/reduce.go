@@ -14,6 +14,7 @@ import (
 	"github.com/vggedge/vggedge/camera"
 	"github.com/vggedge/vggedge/infer"
 	"github.com/vggedge/vggedge/infer/models"
+	"github.com/vggedge/vggedge/infer/vgm"
 	"github.com/vggedge/vggedge/internal/atomicfile"
 	"github.com/vggedge/vggedge/quant"
 )
@@ -146,7 +147,7 @@ func runReduce(args []string, stdout io.Writer) (int, error) {
 	}
 	q.Meta.Prov.Version = version
 	q.Meta.Prov.Created = created().Format(time.RFC3339)
-	if err := infer.SaveFile(*out, &infer.File{Float: red, Int8: q}); err != nil {
+	if err := vgm.Save(*out, &vgm.File{Float: red, Int8: q}); err != nil {
 		return exitBadInput, err
 	}
 	writeReduceReport(stdout, srcName, rep)

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/vggedge/vggedge/infer"
+	"github.com/vggedge/vggedge/infer/vgm"
 )
 
 // evalTop1 runs `eval --json` and returns top-1.
@@ -88,7 +89,7 @@ func TestReduceBadInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := infer.SaveFile(archOnly, &infer.File{Float: m}); err != nil {
+	if err := vgm.Save(archOnly, &vgm.File{Float: m}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -139,7 +140,7 @@ func TestReduceVGG16(t *testing.T) {
 	for i := 0; i < 1000; i++ {
 		m.Meta.Labels = append(m.Meta.Labels, strconv.Itoa(i))
 	}
-	if err := infer.SaveFile(src, &infer.File{Float: m}); err != nil {
+	if err := vgm.Save(src, &vgm.File{Float: m}); err != nil {
 		t.Fatal(err)
 	}
 	m = nil

@@ -13,6 +13,7 @@ import (
 	"github.com/vggedge/vggedge/camera"
 	"github.com/vggedge/vggedge/infer"
 	"github.com/vggedge/vggedge/infer/train"
+	"github.com/vggedge/vggedge/infer/vgm"
 )
 
 // runTrain trains a float model from an architecture file on MNIST-style
@@ -130,7 +131,7 @@ func runTrain(args []string, stdout io.Writer) (int, error) {
 			filepath.Base(*arch), trainSet.Len(), trainSet.Shape, cfg.Epochs, cfg.Batch, cfg.LR, cfg.Momentum, cfg.WeightDecay,
 			cfg.Warmup, cfg.Shift, cfg.Seed, cfg.Shards, res.Accuracy, res.Samples),
 	}
-	if err := infer.SaveFile(*out, &infer.File{Float: tm}); err != nil {
+	if err := vgm.Save(*out, &vgm.File{Float: tm}); err != nil {
 		return exitBadInput, err
 	}
 	size := int64(0)

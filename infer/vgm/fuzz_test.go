@@ -1,4 +1,4 @@
-package infer
+package vgm
 
 import (
 	"bytes"
@@ -6,10 +6,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vggedge/vggedge/infer"
 )
 
-// FuzzDecodeFile feeds DecodeFile arbitrary bytes, starting from real model
-// files. It must never panic (the recover in DecodeFile turns a panic into
+// FuzzDecodeFile feeds Decode arbitrary bytes, starting from real model
+// files. It must never panic (the recover in Decode turns a panic into
 // a "decoder bug" error, which fails here), its errors are one line, and a
 // file it accepts validates and survives a re-encode: encoding the decoded
 // model and decoding that again gives the same bytes once more.
@@ -17,11 +19,11 @@ func FuzzDecodeFile(f *testing.F) {
 	if golden, err := os.ReadFile(filepath.Join("testdata", "tiny.vgm")); err == nil {
 		f.Add(golden)
 	}
-	q, err := RandomQModel(smallNet(5), 5)
+	q, err := infer.RandomQModel(smallNet(5), 5)
 	if err != nil {
 		f.Fatal(err)
 	}
-	arch, err := VGG("vgg11_bn", Shape{3, 32, 32}, 10)
+	arch, err := infer.VGG("vgg11_bn", infer.Shape{C: 3, H: 32, W: 32}, 10)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -42,11 +44,11 @@ func FuzzDecodeFile(f *testing.F) {
 		mp(f, "future", []any{nil, true, 1, -1, 300, -300, 70000, int64(1) << 40, 1.5, float32(2.5), "s", []byte{1}, map[string]int{"a": 1}})))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
-		file, err := DecodeFile(data, "fuzz.vgm")
+		file, err := Decode(data, "fuzz.vgm")
 		if err != nil {
 			msg := err.Error()
 			if strings.Contains(msg, "decoder bug") {
-				t.Fatalf("DecodeFile panicked: %v", err)
+				t.Fatalf("Decode panicked: %v", err)
 			}
 			if strings.Contains(msg, "\n") || !strings.HasPrefix(msg, "load fuzz.vgm: ") {
 				t.Fatalf("error is not one line naming the file: %q", msg)
@@ -67,15 +69,15 @@ func FuzzDecodeFile(f *testing.F) {
 			}
 		}
 		var buf bytes.Buffer
-		if err := EncodeFile(&buf, file); err != nil {
+		if err := Encode(&buf, file); err != nil {
 			t.Fatalf("decoded model does not re-encode: %v", err)
 		}
-		again, err := DecodeFile(buf.Bytes(), "again.vgm")
+		again, err := Decode(buf.Bytes(), "again.vgm")
 		if err != nil {
 			t.Fatalf("re-encoded model does not decode: %v", err)
 		}
 		var buf2 bytes.Buffer
-		if err := EncodeFile(&buf2, again); err != nil {
+		if err := Encode(&buf2, again); err != nil {
 			t.Fatalf("second re-encode: %v", err)
 		}
 		if !bytes.Equal(buf.Bytes(), buf2.Bytes()) {
