@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/vggedge/vggedge/infer"
+	"github.com/vggedge/vggedge/quant/internal/torchsave"
 )
 
 // TestVGG16FromTorchFiles is issue 3's end-to-end proof at full size: a
@@ -50,7 +51,7 @@ func TestVGG16FromTorchFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	pth := filepath.Join(dir, "vgg16.pth")
-	if err := writeTestPTH(pth, ts); err != nil {
+	if err := torchsave.WriteStateDict(pth, saveTensors(ts)); err != nil {
 		t.Fatal(err)
 	}
 	ts = nil

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/vggedge/vggedge/infer"
+	"github.com/vggedge/vggedge/quant/internal/torchsave"
 )
 
 // torchvisionVGGState lists the state_dict of torchvision's VGG — names in
@@ -191,18 +192,18 @@ func TestLoadWeightsFromFiles(t *testing.T) {
 	}
 	dir := t.TempDir()
 
-	spec, err := pthSpecFromTensors(ordered)
+	spec, err := torchsave.FromTensors(saveTensors(ordered))
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec.archive, spec.byteorder, spec.metadata = "archive", true, true
-	for i, tt := range spec.tensors {
-		if strings.HasSuffix(tt.name, "num_batches_tracked") {
-			spec.storages[i] = pthSpecStorage{class: "LongStorage", numel: 1, data: binary.LittleEndian.AppendUint64(nil, 12345)}
+	spec.Archive, spec.Byteorder, spec.Metadata = "archive", true, true
+	for i, tt := range spec.Tensors {
+		if strings.HasSuffix(tt.Name, "num_batches_tracked") {
+			spec.Storages[i] = torchsave.Storage{Class: "LongStorage", Numel: 1, Data: binary.LittleEndian.AppendUint64(nil, 12345)}
 		}
 	}
 	pth := filepath.Join(dir, "vgg11_bn.pth")
-	if err := writePTHSpecFile(pth, spec); err != nil {
+	if err := torchsave.WriteFile(pth, spec); err != nil {
 		t.Fatal(err)
 	}
 	st := filepath.Join(dir, "vgg11_bn.safetensors")
