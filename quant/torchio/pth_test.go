@@ -1,4 +1,4 @@
-package quant
+package torchio
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -113,7 +114,7 @@ func TestReadPTHRealPyTorchFiles(t *testing.T) {
 				name := fmt.Sprintf("tensor_%s_proto%d%s.pt", c.dtype, proto, zip)
 				path := filepath.Join(dir, name)
 				t.Run(name, func(t *testing.T) {
-					ts, sum, err := ReadWeights(path)
+					ts, sum, err := Load(path)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -125,7 +126,7 @@ func TestReadPTHRealPyTorchFiles(t *testing.T) {
 					if len(ts) != 1 || tt == nil {
 						t.Fatalf("got %d tensors %v, want the bare tensor under \"\"", len(ts), ts)
 					}
-					if !equalShape(tt.Shape, []int{4}) {
+					if !slices.Equal(tt.Shape, []int{4}) {
 						t.Errorf("shape %v", tt.Shape)
 					}
 					for i, w := range c.want {
@@ -256,7 +257,7 @@ func checkSameTensors(t *testing.T, got map[string]*Tensor, want []*Tensor) {
 		if g == nil {
 			t.Fatalf("tensor %q missing", w.Name)
 		}
-		if g.Name != w.Name || !equalShape(g.Shape, w.Shape) || !bitsEqual(g.Data, w.Data) {
+		if g.Name != w.Name || !slices.Equal(g.Shape, w.Shape) || !bitsEqual(g.Data, w.Data) {
 			t.Fatalf("tensor %q: got %v %v, want %v %v", w.Name, g.Shape, head(g.Data), w.Shape, head(w.Data))
 		}
 	}
