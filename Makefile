@@ -28,9 +28,9 @@ check-arm64: need-qemu
 # with dotprod (SDOT kernels), a Cortex-A72 without it (the Pi 4 path), and
 # 32-bit ARMv7. .ci/run runs the same.
 test-arm64: need-qemu
-	CGO_ENABLED=0 GOARCH=arm64 $(GO) test -short -exec '$(QEMU) -cpu max' ./infer/... ./quant ./camera ./boards
-	CGO_ENABLED=0 GOARCH=arm64 $(GO) test -short -exec '$(QEMU) -cpu cortex-a72' ./infer/... ./quant ./camera ./boards
-	CGO_ENABLED=0 GOARCH=arm GOARM=7 $(GO) test -short -exec 'qemu-arm-static' ./infer/... ./quant ./camera ./boards
+	CGO_ENABLED=0 GOARCH=arm64 $(GO) test -short -exec '$(QEMU) -cpu max' ./infer/... ./quant/... ./camera ./boards
+	CGO_ENABLED=0 GOARCH=arm64 $(GO) test -short -exec '$(QEMU) -cpu cortex-a72' ./infer/... ./quant/... ./camera ./boards
+	CGO_ENABLED=0 GOARCH=arm GOARM=7 $(GO) test -short -exec 'qemu-arm-static' ./infer/... ./quant/... ./camera ./boards
 
 need-qemu:
 	@command -v $(QEMU) >/dev/null 2>&1 || { \

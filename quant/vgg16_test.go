@@ -8,6 +8,8 @@ import (
 
 	"github.com/vggedge/vggedge/infer"
 	"github.com/vggedge/vggedge/infer/vgm"
+	"github.com/vggedge/vggedge/quant/internal/torchsave"
+	"github.com/vggedge/vggedge/quant/torchio"
 )
 
 // TestVGG16FromTorchFiles is issue 3's end-to-end proof at full size: a
@@ -27,15 +29,15 @@ func TestVGG16FromTorchFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	heWeights(src, 16)
-	var ts []*Tensor
+	var ts []*torchio.Tensor
 	for _, l := range src.Layers {
 		switch l.Kind {
 		case infer.Conv2d:
-			ts = append(ts, &Tensor{Name: l.Name + ".weight", Shape: []int{l.Out, l.In, l.KH, l.KW}, Data: l.Weight},
-				&Tensor{Name: l.Name + ".bias", Shape: []int{l.Out}, Data: l.BiasData})
+			ts = append(ts, &torchio.Tensor{Name: l.Name + ".weight", Shape: []int{l.Out, l.In, l.KH, l.KW}, Data: l.Weight},
+				&torchio.Tensor{Name: l.Name + ".bias", Shape: []int{l.Out}, Data: l.BiasData})
 		case infer.Linear:
-			ts = append(ts, &Tensor{Name: l.Name + ".weight", Shape: []int{l.Out, l.In}, Data: l.Weight},
-				&Tensor{Name: l.Name + ".bias", Shape: []int{l.Out}, Data: l.BiasData})
+			ts = append(ts, &torchio.Tensor{Name: l.Name + ".weight", Shape: []int{l.Out, l.In}, Data: l.Weight},
+				&torchio.Tensor{Name: l.Name + ".bias", Shape: []int{l.Out}, Data: l.BiasData})
 		}
 	}
 	dir := t.TempDir()
@@ -44,21 +46,21 @@ func TestVGG16FromTorchFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteSafetensors(f, ts); err != nil {
+	if err := torchio.WriteSafetensors(f, ts); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
 	pth := filepath.Join(dir, "vgg16.pth")
-	if err := writeTestPTH(pth, ts); err != nil {
+	if err := torchsave.WriteStateDict(pth, saveTensors(ts)); err != nil {
 		t.Fatal(err)
 	}
 	ts = nil
 
 	var models []*infer.Model
 	for _, path := range []string{st, pth} {
-		w, sum, err := ReadWeights(path)
+		w, sum, err := torchio.Load(path)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/vggedge/vggedge/infer"
+	"github.com/vggedge/vggedge/quant/internal/torchsave"
+	"github.com/vggedge/vggedge/quant/torchio"
 )
 
 // torchvisionVGGState lists the state_dict of torchvision's VGG — names in
@@ -87,8 +89,8 @@ func narrowVGG(t *testing.T, name string, classes int) *infer.Model {
 	return m
 }
 
-func randomState(rng *rand.Rand, names []string, shapes map[string][]int) map[string]*Tensor {
-	ts := map[string]*Tensor{}
+func randomState(rng *rand.Rand, names []string, shapes map[string][]int) map[string]*torchio.Tensor {
+	ts := map[string]*torchio.Tensor{}
 	for _, t := range randTensors(rng, shapes, names) {
 		if strings.HasSuffix(t.Name, "running_var") {
 			for i, v := range t.Data {
@@ -185,24 +187,24 @@ func TestLoadWeightsFromFiles(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	names, shapes := torchvisionVGGState(cfgVGG11, true, 32, 32, 10)
 	state := randomState(rng, names, shapes)
-	var ordered []*Tensor
+	var ordered []*torchio.Tensor
 	for _, n := range names {
 		ordered = append(ordered, state[n])
 	}
 	dir := t.TempDir()
 
-	spec, err := pthSpecFromTensors(ordered)
+	spec, err := torchsave.FromTensors(saveTensors(ordered))
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec.archive, spec.byteorder, spec.metadata = "archive", true, true
-	for i, tt := range spec.tensors {
-		if strings.HasSuffix(tt.name, "num_batches_tracked") {
-			spec.storages[i] = pthSpecStorage{class: "LongStorage", numel: 1, data: binary.LittleEndian.AppendUint64(nil, 12345)}
+	spec.Archive, spec.Byteorder, spec.Metadata = "archive", true, true
+	for i, tt := range spec.Tensors {
+		if strings.HasSuffix(tt.Name, "num_batches_tracked") {
+			spec.Storages[i] = torchsave.Storage{Class: "LongStorage", Numel: 1, Data: binary.LittleEndian.AppendUint64(nil, 12345)}
 		}
 	}
 	pth := filepath.Join(dir, "vgg11_bn.pth")
-	if err := writePTHSpecFile(pth, spec); err != nil {
+	if err := torchsave.WriteFile(pth, spec); err != nil {
 		t.Fatal(err)
 	}
 	st := filepath.Join(dir, "vgg11_bn.safetensors")
@@ -210,14 +212,14 @@ func TestLoadWeightsFromFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteSafetensors(f, ordered); err != nil {
+	if err := torchio.WriteSafetensors(f, ordered); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
 
 	var models []*infer.Model
 	for _, path := range []string{pth, st} {
-		ts, sum, err := ReadWeights(path)
+		ts, sum, err := torchio.Load(path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -249,15 +251,15 @@ func TestLoadWeightsErrors(t *testing.T) {
 	good := randomState(rng, names, shapes)
 	// edit copies the map, not the tensors: a case that changes a tensor
 	// takes its own copy with mut, keeping the test light.
-	edit := func(f func(ts map[string]*Tensor)) map[string]*Tensor {
-		ts := map[string]*Tensor{}
+	edit := func(f func(ts map[string]*torchio.Tensor)) map[string]*torchio.Tensor {
+		ts := map[string]*torchio.Tensor{}
 		for k, v := range good {
 			ts[k] = v
 		}
 		f(ts)
 		return ts
 	}
-	mut := func(ts map[string]*Tensor, name string) *Tensor {
+	mut := func(ts map[string]*torchio.Tensor, name string) *torchio.Tensor {
 		c := *ts[name]
 		c.Shape = append([]int(nil), c.Shape...)
 		c.Data = append([]float32(nil), c.Data...)
@@ -266,34 +268,34 @@ func TestLoadWeightsErrors(t *testing.T) {
 	}
 	cases := []struct {
 		name string
-		ts   map[string]*Tensor
+		ts   map[string]*torchio.Tensor
 		want []string
 	}{
-		{"missing BN field", edit(func(ts map[string]*Tensor) { delete(ts, "features.5.running_var") }),
+		{"missing BN field", edit(func(ts map[string]*torchio.Tensor) { delete(ts, "features.5.running_var") }),
 			[]string{"features.5.running_var: missing", "[128]"}},
-		{"missing conv bias", edit(func(ts map[string]*Tensor) { delete(ts, "features.0.bias") }),
+		{"missing conv bias", edit(func(ts map[string]*torchio.Tensor) { delete(ts, "features.0.bias") }),
 			[]string{"features.0.bias: missing"}},
-		{"extra tensors", edit(func(ts map[string]*Tensor) {
-			ts["features.2.weight"] = &Tensor{Name: "features.2.weight", Shape: []int{1}, Data: []float32{1}}
-			ts["fc.weight"] = &Tensor{Name: "fc.weight", Shape: []int{1}, Data: []float32{1}}
+		{"extra tensors", edit(func(ts map[string]*torchio.Tensor) {
+			ts["features.2.weight"] = &torchio.Tensor{Name: "features.2.weight", Shape: []int{1}, Data: []float32{1}}
+			ts["fc.weight"] = &torchio.Tensor{Name: "fc.weight", Shape: []int{1}, Data: []float32{1}}
 		}), []string{"features.2.weight: not used", "fc.weight: not used"}},
-		{"wrong conv shape", edit(func(ts map[string]*Tensor) {
-			ts["features.0.weight"] = &Tensor{Name: "features.0.weight", Shape: []int{64, 3, 3}, Data: make([]float32, 576)}
+		{"wrong conv shape", edit(func(ts map[string]*torchio.Tensor) {
+			ts["features.0.weight"] = &torchio.Tensor{Name: "features.0.weight", Shape: []int{64, 3, 3}, Data: make([]float32, 576)}
 		}), []string{"features.0.weight: shape [64, 3, 3]", "needs [64, 3, 3, 3]"}},
-		{"transposed linear", edit(func(ts map[string]*Tensor) {
+		{"transposed linear", edit(func(ts map[string]*torchio.Tensor) {
 			w := mut(ts, "classifier.6.weight")
 			w.Shape = []int{w.Shape[1], w.Shape[0]}
 		}), []string{"classifier.6.weight: shape [32, 10]", "linear 32→10", "needs [10, 32]"}},
-		{"data/shape mismatch", edit(func(ts map[string]*Tensor) { b := mut(ts, "features.1.bias"); b.Data = b.Data[:3] }),
+		{"data/shape mismatch", edit(func(ts map[string]*torchio.Tensor) { b := mut(ts, "features.1.bias"); b.Data = b.Data[:3] }),
 			[]string{"features.1.bias: 3 values"}},
-		{"NaN", edit(func(ts map[string]*Tensor) { mut(ts, "classifier.6.bias").Data[4] = float32(math.NaN()) }),
+		{"NaN", edit(func(ts map[string]*torchio.Tensor) { mut(ts, "classifier.6.bias").Data[4] = float32(math.NaN()) }),
 			[]string{"classifier.6.bias: value 4 is NaN"}},
-		{"Inf", edit(func(ts map[string]*Tensor) { mut(ts, "features.8.weight").Data[0] = float32(math.Inf(-1)) }),
+		{"Inf", edit(func(ts map[string]*torchio.Tensor) { mut(ts, "features.8.weight").Data[0] = float32(math.Inf(-1)) }),
 			[]string{"features.8.weight: value 0 is -Inf"}},
-		{"negative variance", edit(func(ts map[string]*Tensor) { mut(ts, "features.9.running_var").Data[2] = -1 }),
+		{"negative variance", edit(func(ts map[string]*torchio.Tensor) { mut(ts, "features.9.running_var").Data[2] = -1 }),
 			[]string{"features.9.running_var: value 2 is -1"}},
-		{"DataParallel names", func() map[string]*Tensor {
-			ts := map[string]*Tensor{}
+		{"DataParallel names", func() map[string]*torchio.Tensor {
+			ts := map[string]*torchio.Tensor{}
 			for k, v := range good {
 				ts["module."+k] = v
 			}
@@ -328,9 +330,9 @@ func TestLoadWeightsTorchvisionShapes(t *testing.T) {
 		bn   bool
 	}{{"vgg11_bn", cfgVGG11, true}, {"vgg16", cfgVGG16, false}} {
 		names, shapes := torchvisionVGGState(c.cfg, c.bn, 4096, 4096, 1000)
-		ts := map[string]*Tensor{}
+		ts := map[string]*torchio.Tensor{}
 		for _, n := range names {
-			ts[n] = &Tensor{Name: n, Shape: shapes[n]}
+			ts[n] = &torchio.Tensor{Name: n, Shape: shapes[n]}
 			if !strings.HasPrefix(n, "classifier.") || !strings.HasSuffix(n, ".weight") {
 				ts[n].Data = zeros[:numelInt(shapes[n])]
 			}
@@ -356,6 +358,60 @@ func TestLoadWeightsTorchvisionShapes(t *testing.T) {
 			if strings.TrimSpace(lines[i]) != w {
 				t.Errorf("%s: %q, want %q", c.arch, lines[i], w)
 			}
+		}
+	}
+}
+
+// The helpers below are the importer tests' (quant/torchio), repeated for
+// the tests here that go through files.
+
+func randTensors(rng *rand.Rand, shapes map[string][]int, order []string) []*torchio.Tensor {
+	var ts []*torchio.Tensor
+	for _, name := range order {
+		shape := shapes[name]
+		n := 1
+		for _, d := range shape {
+			n *= d
+		}
+		t := &torchio.Tensor{Name: name, Shape: shape, Data: make([]float32, n)}
+		for i := range t.Data {
+			t.Data[i] = float32(rng.NormFloat64())
+		}
+		ts = append(ts, t)
+	}
+	return ts
+}
+
+// saveTensors hands ts to the test writer (torchsave.Tensor has
+// torchio.Tensor's fields, so the pointers convert).
+func saveTensors(ts []*torchio.Tensor) []*torchsave.Tensor {
+	out := make([]*torchsave.Tensor, len(ts))
+	for i, t := range ts {
+		out[i] = (*torchsave.Tensor)(t)
+	}
+	return out
+}
+
+func bitsEqual(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func wantErr(t *testing.T, err error, parts ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want one mentioning %q", parts)
+	}
+	for _, p := range parts {
+		if !strings.Contains(err.Error(), p) {
+			t.Errorf("error %q does not mention %q", err, p)
 		}
 	}
 }

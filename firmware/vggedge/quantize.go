@@ -16,6 +16,7 @@ import (
 	"github.com/vggedge/vggedge/infer/vgm"
 	"github.com/vggedge/vggedge/internal/atomicfile"
 	"github.com/vggedge/vggedge/quant"
+	"github.com/vggedge/vggedge/quant/torchio"
 )
 
 func runQuantize(args []string, stdout io.Writer) (int, error) {
@@ -135,7 +136,7 @@ func floatModel(mf *modelFlags, weights string) (*infer.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	ts, sum, err := quant.ReadWeights(weights)
+	ts, sum, err := torchio.Load(weights)
 	if err != nil {
 		return nil, err
 	}

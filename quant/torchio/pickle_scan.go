@@ -1,4 +1,4 @@
-package quant
+package torchio
 
 import (
 	"bufio"

@@ -1,4 +1,4 @@
-package quant
+package torchio
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -91,7 +92,7 @@ func TestDecodeSafetensorsReferenceVectors(t *testing.T) {
 			t.Errorf("%s: %d tensors", c.name, len(ts))
 		}
 		for name, shape := range c.check {
-			if ts[name] == nil || !equalShape(ts[name].Shape, shape) {
+			if ts[name] == nil || !slices.Equal(ts[name].Shape, shape) {
 				t.Errorf("%s: tensor %q = %+v, want shape %v", c.name, name, ts[name], shape)
 			}
 		}
@@ -312,7 +313,7 @@ func TestSafetensorsRoundTrip(t *testing.T) {
 	}
 	checkSameTensors(t, got, want)
 
-	// The file reader, and ReadWeights on a misleading extension.
+	// The file reader, and Load on a misleading extension.
 	path := filepath.Join(t.TempDir(), "weights.bin")
 	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
@@ -322,7 +323,7 @@ func TestSafetensorsRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSameTensors(t, got, want)
-	got, sum, err := ReadWeights(path)
+	got, sum, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,20 +415,20 @@ func TestSafetensorsHostile(t *testing.T) {
 	}
 }
 
-func TestReadWeightsUnknown(t *testing.T) {
+func TestLoadUnknown(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "notes.txt")
 	os.WriteFile(path, []byte("hello, world"), 0o644)
-	_, _, err := ReadWeights(path)
+	_, _, err := Load(path)
 	wantErr(t, err, path)
-	_, _, err = ReadWeights(filepath.Join(dir, "missing.pth"))
+	_, _, err = Load(filepath.Join(dir, "missing.pth"))
 	wantErr(t, err, "missing.pth")
 	// A .pth that holds a safetensors file is read as what it is.
 	var buf bytes.Buffer
 	WriteSafetensors(&buf, []*Tensor{{Name: "w", Shape: []int{1}, Data: []float32{2}}})
 	path = filepath.Join(dir, "mislabelled.pth")
 	os.WriteFile(path, buf.Bytes(), 0o644)
-	if ts, _, err := ReadWeights(path); err != nil || ts["w"].Data[0] != 2 {
+	if ts, _, err := Load(path); err != nil || ts["w"].Data[0] != 2 {
 		t.Errorf("safetensors in a .pth: %v", err)
 	}
 }

@@ -1,7 +1,6 @@
-package quant
+package torchio
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
@@ -12,11 +11,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/nlpodyssey/gopickle/pytorch"
 	"github.com/nlpodyssey/gopickle/types"
+	"github.com/vggedge/vggedge/quant/internal/torchsave"
 )
 
 // gopickleTestdata returns the directory of files written by real PyTorch
@@ -113,7 +114,7 @@ func TestReadPTHRealPyTorchFiles(t *testing.T) {
 				name := fmt.Sprintf("tensor_%s_proto%d%s.pt", c.dtype, proto, zip)
 				path := filepath.Join(dir, name)
 				t.Run(name, func(t *testing.T) {
-					ts, sum, err := ReadWeights(path)
+					ts, sum, err := Load(path)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -125,7 +126,7 @@ func TestReadPTHRealPyTorchFiles(t *testing.T) {
 					if len(ts) != 1 || tt == nil {
 						t.Fatalf("got %d tensors %v, want the bare tensor under \"\"", len(ts), ts)
 					}
-					if !equalShape(tt.Shape, []int{4}) {
+					if !slices.Equal(tt.Shape, []int{4}) {
 						t.Errorf("shape %v", tt.Shape)
 					}
 					for i, w := range c.want {
@@ -211,15 +212,15 @@ func TestPTHWriterMatchesTorch(t *testing.T) {
 				n := int(binary.LittleEndian.Uint32(want[i+16:]))
 				key = string(want[i+20 : i+20+n])
 			}
-			spec := &pthSpec{
-				storages: []pthSpecStorage{{class: c.class, key: key, numel: 4, data: c.data}},
-				tensors:  []pthSpecTensor{{name: "", storage: 0, size: []int{4}, stride: []int{1}}},
-				bare:     true,
-				legacy:   legacy,
-				archive:  strings.TrimSuffix(c.file, ".pt"), // PyTorch 1.6 used the file's stem
+			spec := &torchsave.Spec{
+				Storages: []torchsave.Storage{{Class: c.class, Key: key, Numel: 4, Data: c.data}},
+				Tensors:  []torchsave.Entry{{Name: "", Storage: 0, Size: []int{4}, Stride: []int{1}}},
+				Bare:     true,
+				Legacy:   legacy,
+				Archive:  strings.TrimSuffix(c.file, ".pt"), // PyTorch 1.6 used the file's stem
 			}
 			var got bytes.Buffer
-			if err := writePTHSpec(&got, spec); err != nil {
+			if err := torchsave.Write(&got, spec); err != nil {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(got.Bytes(), want) {
@@ -256,13 +257,23 @@ func checkSameTensors(t *testing.T, got map[string]*Tensor, want []*Tensor) {
 		if g == nil {
 			t.Fatalf("tensor %q missing", w.Name)
 		}
-		if g.Name != w.Name || !equalShape(g.Shape, w.Shape) || !bitsEqual(g.Data, w.Data) {
+		if g.Name != w.Name || !slices.Equal(g.Shape, w.Shape) || !bitsEqual(g.Data, w.Data) {
 			t.Fatalf("tensor %q: got %v %v, want %v %v", w.Name, g.Shape, head(g.Data), w.Shape, head(w.Data))
 		}
 	}
 }
 
 func head(v []float32) []float32 { return v[:min(len(v), 6)] }
+
+// saveTensors hands ts to the test writer (torchsave.Tensor has Tensor's
+// fields, so the pointers convert).
+func saveTensors(ts []*Tensor) []*torchsave.Tensor {
+	out := make([]*torchsave.Tensor, len(ts))
+	for i, t := range ts {
+		out[i] = (*torchsave.Tensor)(t)
+	}
+	return out
+}
 
 func TestPTHRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -281,23 +292,23 @@ func TestPTHRoundTrip(t *testing.T) {
 
 	for _, v := range []struct {
 		name string
-		mod  func(*pthSpec)
+		mod  func(*torchsave.Spec)
 	}{
-		{"zip", func(*pthSpec) {}},
-		{"zip-metadata", func(s *pthSpec) { s.metadata = true }},
-		{"zip-stem-archive", func(s *pthSpec) { s.archive, s.byteorder = "vgg11-bbd30ac9", false }},
-		{"legacy-v2", func(s *pthSpec) { s.legacy = true }},
-		{"legacy-2017", func(s *pthSpec) { s.legacy, s.rebuild = true, "_rebuild_tensor" }},
+		{"zip", func(*torchsave.Spec) {}},
+		{"zip-metadata", func(s *torchsave.Spec) { s.Metadata = true }},
+		{"zip-stem-archive", func(s *torchsave.Spec) { s.Archive, s.Byteorder = "vgg11-bbd30ac9", false }},
+		{"legacy-v2", func(s *torchsave.Spec) { s.Legacy = true }},
+		{"legacy-2017", func(s *torchsave.Spec) { s.Legacy, s.Rebuild = true, "_rebuild_tensor" }},
 	} {
 		t.Run(v.name, func(t *testing.T) {
-			spec, err := pthSpecFromTensors(want)
+			spec, err := torchsave.FromTensors(saveTensors(want))
 			if err != nil {
 				t.Fatal(err)
 			}
-			spec.archive, spec.byteorder = "archive", true
+			spec.Archive, spec.Byteorder = "archive", true
 			v.mod(spec)
 			path := filepath.Join(dir, v.name+".pth")
-			if err := writePTHSpecFile(path, spec); err != nil {
+			if err := torchsave.WriteFile(path, spec); err != nil {
 				t.Fatal(err)
 			}
 			got, err := ReadPTH(path)
@@ -305,7 +316,7 @@ func TestPTHRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkSameTensors(t, got, want)
-			if spec.rebuild == "_rebuild_tensor" {
+			if spec.Rebuild == "_rebuild_tensor" {
 				return // gopickle's loader does not know _rebuild_tensor
 			}
 			// gopickle's loader reads our writer's files to the same values.
@@ -346,7 +357,7 @@ func TestPTHManyTensors(t *testing.T) {
 		want = append(want, &Tensor{Name: fmt.Sprintf("layer.%d.weight", i), Shape: []int{2}, Data: []float32{float32(i), -float32(i)}})
 	}
 	path := filepath.Join(t.TempDir(), "many.pth")
-	if err := writeTestPTH(path, want); err != nil {
+	if err := torchsave.WriteStateDict(path, saveTensors(want)); err != nil {
 		t.Fatal(err)
 	}
 	got, err := ReadPTH(path)
@@ -370,17 +381,17 @@ func TestPTHStrides(t *testing.T) {
 	for _, h := range []uint16{0x3c00, 0xc000, 0x3800, 0x0001} { // 1, -2, 0.5, 2^-24
 		half = binary.LittleEndian.AppendUint16(half, h)
 	}
-	spec := &pthSpec{
-		storages: []pthSpecStorage{
-			{class: "FloatStorage", numel: 12, f32: storage},
-			{class: "HalfStorage", numel: 4, data: half},
+	spec := &torchsave.Spec{
+		Storages: []torchsave.Storage{
+			{Class: "FloatStorage", Numel: 12, F32: storage},
+			{Class: "HalfStorage", Numel: 4, Data: half},
 		},
-		tensors: []pthSpecTensor{
-			{name: "transposed", storage: 0, size: []int{4, 3}, stride: []int{1, 4}},
-			{name: "offset", storage: 0, offset: 10, size: []int{2}, stride: []int{1}},
-			{name: "expanded", storage: 0, offset: 3, size: []int{2, 3}, stride: []int{0, 1}},
-			{name: "column", storage: 0, offset: 1, size: []int{3, 1}, stride: []int{4, 1}},
-			{name: "half", storage: 1, size: []int{2, 2}, stride: []int{2, 1}},
+		Tensors: []torchsave.Entry{
+			{Name: "transposed", Storage: 0, Size: []int{4, 3}, Stride: []int{1, 4}},
+			{Name: "offset", Storage: 0, Offset: 10, Size: []int{2}, Stride: []int{1}},
+			{Name: "expanded", Storage: 0, Offset: 3, Size: []int{2, 3}, Stride: []int{0, 1}},
+			{Name: "column", Storage: 0, Offset: 1, Size: []int{3, 1}, Stride: []int{4, 1}},
+			{Name: "half", Storage: 1, Size: []int{2, 2}, Stride: []int{2, 1}},
 		},
 	}
 	want := map[string][]float32{
@@ -391,9 +402,9 @@ func TestPTHStrides(t *testing.T) {
 		"half":       {1, -2, 0.5, 1.0 / (1 << 24)},
 	}
 	for _, legacy := range []bool{false, true} {
-		spec.legacy = legacy
+		spec.Legacy = legacy
 		var buf bytes.Buffer
-		if err := writePTHSpec(&buf, spec); err != nil {
+		if err := torchsave.Write(&buf, spec); err != nil {
 			t.Fatal(err)
 		}
 		got, err := readPTH(bytes.NewReader(buf.Bytes()), int64(buf.Len()), "strides.pth")
@@ -416,36 +427,36 @@ func TestPTHStrides(t *testing.T) {
 func TestPTHLegacyView(t *testing.T) {
 	// PyTorch < 0.4 pickled storage views as ('storage', type, root_key,
 	// location, root_size, (view_key, offset, view_size)).
-	p := newPickler()
-	p.global("collections", "OrderedDict")
-	p.raw(')', 'R')
-	p.put()
-	p.str("w", "")
-	p.global("torch._utils", "_rebuild_tensor")
-	p.mark()
-	p.mark()
-	p.str("storage", "storage")
-	p.global("torch", "FloatStorage")
-	p.str("1000", "")
-	p.str("cpu", "cpu")
-	p.int(6)
-	p.str("1001", "")
-	p.int(2)
-	p.int(3)
-	p.raw(0x87) // TUPLE3: the view (key, offset 2, size 3)
-	p.put()
-	p.raw('t')
-	p.put()
-	p.raw('Q')
-	p.int(1) // storage_offset within the view
-	p.tuple([]int{2})
-	p.tuple([]int{1})
-	p.raw('t')
-	p.put()
-	p.raw('R')
-	p.put()
-	p.raw('s')
-	obj := p.stop()
+	p := torchsave.NewPickler()
+	p.Global("collections", "OrderedDict")
+	p.Raw(')', 'R')
+	p.Put()
+	p.Str("w", "")
+	p.Global("torch._utils", "_rebuild_tensor")
+	p.Mark()
+	p.Mark()
+	p.Str("storage", "storage")
+	p.Global("torch", "FloatStorage")
+	p.Str("1000", "")
+	p.Str("cpu", "cpu")
+	p.Int(6)
+	p.Str("1001", "")
+	p.Int(2)
+	p.Int(3)
+	p.Raw(0x87) // TUPLE3: the view (key, offset 2, size 3)
+	p.Put()
+	p.Raw('t')
+	p.Put()
+	p.Raw('Q')
+	p.Int(1) // storage_offset within the view
+	p.Tuple([]int{2})
+	p.Tuple([]int{1})
+	p.Raw('t')
+	p.Put()
+	p.Raw('R')
+	p.Put()
+	p.Raw('s')
+	obj := p.Stop()
 	file := legacyFile(obj, []string{"1000"}, [][]float32{{0, 1, 2, 3, 4, 5}})
 	got, err := readPTH(bytes.NewReader(file), int64(len(file)), "view.pth")
 	if err != nil {
@@ -459,47 +470,47 @@ func TestPTHLegacyView(t *testing.T) {
 // legacyFile assembles a legacy torch.save file around an object pickle.
 func legacyFile(obj []byte, keys []string, storages [][]float32) []byte {
 	var b bytes.Buffer
-	spec := &pthSpec{legacy: true}
+	spec := &torchsave.Spec{Legacy: true}
 	// Reuse the writer for the header pickles and the storages.
 	for i, k := range keys {
-		spec.storages = append(spec.storages, pthSpecStorage{class: "FloatStorage", key: k, numel: len(storages[i]), f32: storages[i]})
+		spec.Storages = append(spec.Storages, torchsave.Storage{Class: "FloatStorage", Key: k, Numel: len(storages[i]), F32: storages[i]})
 	}
 	used := make([]int, len(keys))
 	for i := range used {
 		used[i] = i
 	}
-	if err := writeLegacyPTH(&b, spec, obj, keys, used); err != nil {
+	if err := torchsave.WriteLegacy(&b, spec, obj, keys, used); err != nil {
 		panic(err)
 	}
 	return b.Bytes()
 }
 
 func TestPTHCheckpointsAndMistakes(t *testing.T) {
-	tensor := func(p *pickler, key string) {
-		p.global("torch._utils", "_rebuild_tensor_v2")
-		p.mark()
-		p.mark()
-		p.str("storage", "storage")
-		p.global("torch", "FloatStorage")
-		p.str(key, "")
-		p.str("cpu", "cpu")
-		p.int(1)
-		p.raw('t', 'Q')
-		p.int(0)
-		p.tuple([]int{1})
-		p.tuple([]int{1})
-		p.raw(0x89, ')', ')', 't', 'R')
+	tensor := func(p *torchsave.Pickler, key string) {
+		p.Global("torch._utils", "_rebuild_tensor_v2")
+		p.Mark()
+		p.Mark()
+		p.Str("storage", "storage")
+		p.Global("torch", "FloatStorage")
+		p.Str(key, "")
+		p.Str("cpu", "cpu")
+		p.Int(1)
+		p.Raw('t', 'Q')
+		p.Int(0)
+		p.Tuple([]int{1})
+		p.Tuple([]int{1})
+		p.Raw(0x89, ')', ')', 't', 'R')
 	}
 	zipWith := func(pkl []byte, extra map[string][]byte) []byte {
 		var b bytes.Buffer
-		z := &minizWriter{w: bufioWriter(&b)}
-		z.bytes("archive/data.pkl", pkl)
+		z := torchsave.NewZip(&b)
+		z.Bytes("archive/data.pkl", pkl)
 		for name, data := range extra {
-			z.bytes(name, data)
+			z.Bytes(name, data)
 		}
-		z.bytes("archive/data/0", []byte{0, 0, 0x80, 0x3f}) // 1.0
-		z.bytes("archive/version", []byte("3\n"))
-		if err := z.finish(); err != nil {
+		z.Bytes("archive/data/0", []byte{0, 0, 0x80, 0x3f}) // 1.0
+		z.Bytes("archive/version", []byte("3\n"))
+		if err := z.Finish(); err != nil {
 			t.Fatal(err)
 		}
 		return b.Bytes()
@@ -509,21 +520,21 @@ func TestPTHCheckpointsAndMistakes(t *testing.T) {
 	}
 
 	// {"epoch": 3, "state_dict": {"w": tensor}, "args": argparse.Namespace()}
-	p := newPickler()
-	p.emptyDict()
-	p.mark()
-	p.str("epoch", "")
-	p.int(3)
-	p.str("args", "")
-	p.global("argparse", "Namespace")
-	p.raw(')', 'R')
-	p.put()
-	p.str("state_dict", "")
-	p.emptyDict()
-	p.str("w", "")
+	p := torchsave.NewPickler()
+	p.EmptyDict()
+	p.Mark()
+	p.Str("epoch", "")
+	p.Int(3)
+	p.Str("args", "")
+	p.Global("argparse", "Namespace")
+	p.Raw(')', 'R')
+	p.Put()
+	p.Str("state_dict", "")
+	p.EmptyDict()
+	p.Str("w", "")
 	tensor(p, "0")
-	p.raw('s', 'u')
-	got, err := read(zipWith(p.stop(), nil))
+	p.Raw('s', 'u')
+	got, err := read(zipWith(p.Stop(), nil))
 	if err != nil {
 		t.Fatalf("checkpoint dict: %v", err)
 	}
@@ -534,19 +545,19 @@ func TestPTHCheckpointsAndMistakes(t *testing.T) {
 	// pytorch/examples' ImageNet script: {"epoch": 3, "best_acc1":
 	// tensor, "state_dict": {"w": tensor}} — a tensor beside the
 	// state_dict does not hide it.
-	p = newPickler()
-	p.emptyDict()
-	p.mark()
-	p.str("epoch", "")
-	p.int(3)
-	p.str("best_acc1", "")
+	p = torchsave.NewPickler()
+	p.EmptyDict()
+	p.Mark()
+	p.Str("epoch", "")
+	p.Int(3)
+	p.Str("best_acc1", "")
 	tensor(p, "0")
-	p.str("state_dict", "")
-	p.emptyDict()
-	p.str("w", "")
+	p.Str("state_dict", "")
+	p.EmptyDict()
+	p.Str("w", "")
 	tensor(p, "0")
-	p.raw('s', 'u')
-	got, err = read(zipWith(p.stop(), nil))
+	p.Raw('s', 'u')
+	got, err = read(zipWith(p.Stop(), nil))
 	if err != nil {
 		t.Fatalf("checkpoint with a tensor beside its state_dict: %v", err)
 	}
@@ -555,38 +566,38 @@ func TestPTHCheckpointsAndMistakes(t *testing.T) {
 	}
 
 	// A pickled whole model: named by its class.
-	p = newPickler()
-	p.global("torchvision.models.vgg", "VGG")
-	p.raw(')', 0x81) // NEWOBJ
-	p.put()
-	_, err = read(zipWith(p.stop(), nil))
+	p = torchsave.NewPickler()
+	p.Global("torchvision.models.vgg", "VGG")
+	p.Raw(')', 0x81) // NEWOBJ
+	p.Put()
+	_, err = read(zipWith(p.Stop(), nil))
 	wantErr(t, err, "ckpt.pth", "torchvision.models.vgg.VGG", "state_dict()")
 
 	// A dict mixing tensors and other values names the odd entry.
-	p = newPickler()
-	p.emptyDict()
-	p.mark()
-	p.str("w", "")
+	p = torchsave.NewPickler()
+	p.EmptyDict()
+	p.Mark()
+	p.Str("w", "")
 	tensor(p, "0")
-	p.str("lr", "")
-	p.int(1)
-	p.raw('u')
-	_, err = read(zipWith(p.stop(), nil))
+	p.Str("lr", "")
+	p.Int(1)
+	p.Raw('u')
+	_, err = read(zipWith(p.Stop(), nil))
 	wantErr(t, err, "ckpt.pth", `"lr"`, "not a tensor")
 
 	// TorchScript.
-	p = newPickler()
-	p.raw('N')
-	_, err = read(zipWith(p.stop(), map[string][]byte{"archive/constants.pkl": {0x80, 2, ')', '.'}}))
+	p = torchsave.NewPickler()
+	p.Raw('N')
+	_, err = read(zipWith(p.Stop(), map[string][]byte{"archive/constants.pkl": {0x80, 2, ')', '.'}}))
 	wantErr(t, err, "TorchScript")
 
 	// Big-endian byte order record.
-	p = newPickler()
-	p.emptyDict()
-	p.str("w", "")
+	p = torchsave.NewPickler()
+	p.EmptyDict()
+	p.Str("w", "")
 	tensor(p, "0")
-	p.raw('s')
-	got, err = read(zipWith(p.stop(), map[string][]byte{"archive/byteorder": []byte("big")}))
+	p.Raw('s')
+	got, err = read(zipWith(p.Stop(), map[string][]byte{"archive/byteorder": []byte("big")}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -594,8 +605,6 @@ func TestPTHCheckpointsAndMistakes(t *testing.T) {
 		t.Errorf("big-endian storage read as %x", math.Float32bits(v))
 	}
 }
-
-func bufioWriter(b *bytes.Buffer) *bufio.Writer { return bufio.NewWriter(b) }
 
 func wantErr(t *testing.T, err error, parts ...string) {
 	t.Helper()
@@ -616,13 +625,13 @@ func TestPTHHostile(t *testing.T) {
 		{Name: "a", Shape: []int{2, 3}, Data: []float32{1, 2, 3, 4, 5, 6}},
 		{Name: "b", Shape: []int{3}, Data: []float32{7, 8, 9}},
 	}
-	spec, _ := pthSpecFromTensors(want)
+	spec, _ := torchsave.FromTensors(saveTensors(want))
 	var zipFile, legacyBuf bytes.Buffer
-	if err := writePTHSpec(&zipFile, spec); err != nil {
+	if err := torchsave.Write(&zipFile, spec); err != nil {
 		t.Fatal(err)
 	}
-	spec.legacy = true
-	if err := writePTHSpec(&legacyBuf, spec); err != nil {
+	spec.Legacy = true
+	if err := torchsave.Write(&legacyBuf, spec); err != nil {
 		t.Fatal(err)
 	}
 	read := func(b []byte) error {
@@ -703,37 +712,37 @@ func TestPTHHostile(t *testing.T) {
 
 // pidPickle is {'w': tensor} whose storage and geometry are given.
 func pidPickle(class string, numel int64, size, stride []int, offset int) []byte {
-	p := newPickler()
-	p.emptyDict()
-	p.str("w", "")
-	p.global("torch._utils", "_rebuild_tensor_v2")
-	p.mark()
-	p.mark()
-	p.str("storage", "storage")
-	p.global("torch", class)
-	p.str("0", "")
-	p.str("cpu", "cpu")
+	p := torchsave.NewPickler()
+	p.EmptyDict()
+	p.Str("w", "")
+	p.Global("torch._utils", "_rebuild_tensor_v2")
+	p.Mark()
+	p.Mark()
+	p.Str("storage", "storage")
+	p.Global("torch", class)
+	p.Str("0", "")
+	p.Str("cpu", "cpu")
 	if numel > math.MaxInt32 {
 		// LONG1, 8 bytes.
-		p.raw(0x8a, 8)
-		p.b = binary.LittleEndian.AppendUint64(p.b, uint64(numel))
+		p.Raw(0x8a, 8)
+		p.Raw(binary.LittleEndian.AppendUint64(nil, uint64(numel))...)
 	} else {
-		p.int(int(numel))
+		p.Int(int(numel))
 	}
-	p.raw('N', 't', 'Q')
-	p.int(offset)
-	p.mark()
+	p.Raw('N', 't', 'Q')
+	p.Int(offset)
+	p.Mark()
 	for _, v := range size {
-		p.int(v)
+		p.Int(v)
 	}
-	p.raw('t')
-	p.mark()
+	p.Raw('t')
+	p.Mark()
 	for _, v := range stride {
-		p.raw('J')
-		p.b = binary.LittleEndian.AppendUint32(p.b, uint32(int32(v)))
+		p.Raw('J')
+		p.Raw(binary.LittleEndian.AppendUint32(nil, uint32(int32(v)))...)
 	}
-	p.raw('t', 0x89, ')', ')', 't', 'R', 's')
-	return p.stop()
+	p.Raw('t', 0x89, ')', ')', 't', 'R', 's')
+	return p.Stop()
 }
 
 func TestReadPTHTar(t *testing.T) {
@@ -744,11 +753,11 @@ func TestReadPTHTar(t *testing.T) {
 }
 
 func FuzzReadPTH(f *testing.F) {
-	spec, _ := pthSpecFromTensors([]*Tensor{{Name: "w", Shape: []int{2}, Data: []float32{1, 2}}})
+	spec, _ := torchsave.FromTensors(saveTensors([]*Tensor{{Name: "w", Shape: []int{2}, Data: []float32{1, 2}}}))
 	var zipFile, legacyBuf bytes.Buffer
-	writePTHSpec(&zipFile, spec)
-	spec.legacy = true
-	writePTHSpec(&legacyBuf, spec)
+	torchsave.Write(&zipFile, spec)
+	spec.Legacy = true
+	torchsave.Write(&legacyBuf, spec)
 	f.Add(zipFile.Bytes())
 	f.Add(legacyBuf.Bytes())
 	f.Fuzz(func(t *testing.T, data []byte) {
