@@ -80,4 +80,7 @@
 // reported with a nil Board and a Reason, not an error; errors are kept for
 // files that exist but cannot be read or parsed. DetectFS does the same on
 // any fs.FS, which is how the fixtures in testdata/ test it.
+//
+// It imports infer (a model's costs), internal/atomicfile and x/sys/cpu;
+// nothing from camera, quant or firmware.
 package boards

@@ -53,4 +53,8 @@
 // nothing for any format. ToRGB gives a frame at full size as RGB24 (for
 // previews); ImageToCHW gives datasets' images exactly the Preprocessor's
 // pixels. Wrong-sized frames and corrupt JPEGs are errors, never panics.
+//
+// It imports infer (the model input shape and spec a Preprocessor
+// follows) and the V4L2 and unix libraries; nothing from quant, boards or
+// firmware. gocv (OpenCV, cgo) only behind the gocv build tag.
 package camera

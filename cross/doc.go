@@ -13,4 +13,8 @@
 // cross/cmd/release (`make cross`). That the arm64 binary answers exactly as
 // the native one is checked by firmware's TestArm64CheckMatchesNative under
 // qemu-user.
+//
+// It imports boards (the board profiles name the targets) and nothing
+// else from vggedge: it builds the binary with the go command, it does not
+// link it.
 package cross

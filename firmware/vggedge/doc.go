@@ -24,4 +24,11 @@
 // or an output fails for good mid-run; SIGHUP reopens its output files. fleet
 // exits 3 when the broker cannot be reached; reduce 1 when no reduction
 // meets the budget.
+//
+// The main package: the commands and their flags, the YAML config, and
+// the fleet view. It may import every vggedge package; none imports it.
+// What the commands run lives in packages of their own: firmware/live
+// (the loop), firmware/output, firmware/livepage, firmware/mqtt (and the
+// payloads fleet reads), infer, infer/vgm, quant, quant/torchio, camera,
+// boards.
 package main

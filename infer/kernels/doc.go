@@ -87,4 +87,7 @@
 // summation order and differ only in rounding (FMA), within the bound
 // stated in sgemm.go; NEON equals the generic kernel bit for bit on arm64.
 // It grows its GemmBuffers like a Scratch and allocates nothing else.
+//
+// It imports only x/sys/cpu and the standard library: the kernels know
+// slices and shapes, not models (infer imports them, never the other way).
 package kernels

@@ -29,4 +29,7 @@
 // The layer code is generic over float32 and float64: training runs in
 // float32, and the gradient tests run the same code in float64, where
 // finite differences are accurate enough to check it.
+//
+// It imports infer and infer/kernels (the float GEMM); nothing from quant,
+// camera or firmware.
 package train

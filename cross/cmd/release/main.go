@@ -1,8 +1,3 @@
-// Command release cross-compiles the vggedge binary for every target of the
-// build matrix (cross.Matrix over boards.All) and writes the binaries,
-// SHA256SUMS and targets.json to an output directory.
-//
-//	go run ./cross/cmd/release [-out dist] [-version v] [-pkg ./firmware/vggedge]
 package main
 
 import (

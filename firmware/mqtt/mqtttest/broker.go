@@ -1,7 +1,3 @@
-// Package mqtttest runs a real MQTT broker in-process for tests, like
-// net/http/httptest: mochi-mqtt (github.com/mochi-mqtt/server/v2), whose
-// inline client records every message published, in the order the broker
-// delivers them. Only tests import it.
 package mqtttest
 
 import (
