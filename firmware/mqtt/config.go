@@ -95,14 +95,14 @@ func ConfigFromFlags(f *Flags, labels []string, model, board string) (*Config, e
 		}
 	}
 	c := &Config{
-		detector:   detectorConfig{on: f.on, off: f.off, dwell: f.dwell},
+		detector:   detectorConfig{On: f.on, Off: f.off, Hold: f.dwell},
 		statsEvery: f.statsEvery, discovery: f.discovery, queueDepth: f.queue,
 		model: model, board: board,
 	}
 	if f.when != "" {
-		c.detector.when = strings.Split(f.when, ",")
+		c.detector.When = strings.Split(f.when, ",")
 	}
-	if err := c.detector.validate(labels); err != nil {
+	if err := c.detector.Validate(labels, detectorFlags); err != nil {
 		return nil, err
 	}
 	if f.snap.dir != "" {

@@ -80,7 +80,7 @@ func (m *Sink) discoveryMessages() ([]mqttMessage, error) {
 	if err := add("sensor", "label", &label); err != nil {
 		return nil, err
 	}
-	for _, w := range m.cfg.detector.when {
+	for _, w := range m.cfg.detector.When {
 		obj := "seen_" + sanitizeID(w)
 		b := base
 		b.Name = w

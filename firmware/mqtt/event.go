@@ -6,7 +6,6 @@ import (
 	"github.com/vggedge/vggedge/firmware/live"
 	"github.com/vggedge/vggedge/firmware/output"
 
-	"fmt"
 	"time"
 )
 
@@ -55,33 +54,14 @@ type changeDetector struct {
 }
 
 // detectorConfig is what --mqtt-when, --mqtt-on-score, --mqtt-off-score
-// and --mqtt-dwell say.
-type detectorConfig struct {
-	when    []string // nil: any label
-	on, off float64
-	dwell   time.Duration
-}
+// and --mqtt-dwell say (When nil: any label).
+type detectorConfig = output.Hysteresis
 
-func (c *detectorConfig) validate(labels []string) error {
-	if !(c.on > 0 && c.on <= 1) {
-		return fmt.Errorf("--mqtt-on-score %v: want a probability in (0, 1]", c.on)
-	}
-	if !(c.off >= 0 && c.off < c.on) {
-		return fmt.Errorf("--mqtt-off-score %v: want 0 ≤ off-score < on-score (%v), so that events do not flicker", c.off, c.on)
-	}
-	if c.dwell < 0 {
-		return fmt.Errorf("--mqtt-dwell %v: want a duration ≥ 0", c.dwell)
-	}
-	for _, w := range c.when {
-		if !slices.Contains(labels, w) {
-			return fmt.Errorf("--mqtt-when %s: not a label of the model (labels: %s)", w, output.LabelList(labels))
-		}
-	}
-	return nil
-}
+// detectorFlags are the flags a detectorConfig comes from.
+var detectorFlags = output.HysteresisFlags{When: "--mqtt-when", On: "--mqtt-on-score", Off: "--mqtt-off-score", Hold: "--mqtt-dwell", Steady: "events do not flicker"}
 
 func newChangeDetector(c detectorConfig) *changeDetector {
-	return &changeDetector{watch: c.when, on: float32(c.on), off: float32(c.off), dwell: c.dwell}
+	return &changeDetector{watch: c.When, on: float32(c.On), off: float32(c.Off), dwell: c.Hold}
 }
 
 func (d *changeDetector) watched(label string) bool {

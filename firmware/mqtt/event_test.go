@@ -64,33 +64,33 @@ func TestChangeDetector(t *testing.T) {
 		frames []string
 		want   []string // "state label prev @frame"
 	}{
-		{"steady label: one event", detectorConfig{on: 0.8, off: 0.5}, repeat("7:0.95", 500),
+		{"steady label: one event", detectorConfig{On: 0.8, Off: 0.5}, repeat("7:0.95", 500),
 			[]string{"appeared 7 - @0"}},
-		{"wobble around on-score: one event", detectorConfig{on: 0.8, off: 0.5},
+		{"wobble around on-score: one event", detectorConfig{On: 0.8, Off: 0.5},
 			cat(repeat("7:0.81", 1), repeat("7:0.79", 1), repeat("7:0.81", 1), repeat("7:0.6", 50), repeat("7:0.85", 3)),
 			[]string{"appeared 7 - @0"}},
-		{"below on-score never appears", detectorConfig{on: 0.8, off: 0.5}, repeat("7:0.79", 100), nil},
-		{"appear then disappear below off", detectorConfig{on: 0.8, off: 0.5},
+		{"below on-score never appears", detectorConfig{On: 0.8, Off: 0.5}, repeat("7:0.79", 100), nil},
+		{"appear then disappear below off", detectorConfig{On: 0.8, Off: 0.5},
 			cat(repeat("", 3), repeat("7:0.9", 5), repeat("7:0.49", 2), repeat("", 3)),
 			[]string{"appeared 7 - @3", "disappeared - 7 @8"}},
-		{"change of label", detectorConfig{on: 0.8, off: 0.5},
+		{"change of label", detectorConfig{On: 0.8, Off: 0.5},
 			cat(repeat("7:0.9", 3), repeat("1:0.9,7:0.05", 3)),
 			[]string{"appeared 7 - @0", "changed 1 7 @3"}},
-		{"held label survives a stronger-than-off rival", detectorConfig{on: 0.8, off: 0.3},
+		{"held label survives a stronger-than-off rival", detectorConfig{On: 0.8, Off: 0.3},
 			cat(repeat("7:0.9", 3), repeat("7:0.4,1:0.55", 10)),
 			[]string{"appeared 7 - @0"}},
-		{"dwell: short dips publish nothing", detectorConfig{on: 0.8, off: 0.5, dwell: 200 * time.Millisecond},
+		{"dwell: short dips publish nothing", detectorConfig{On: 0.8, Off: 0.5, Hold: 200 * time.Millisecond},
 			cat(repeat("7:0.9", 10), repeat("7:0.2", 3), repeat("7:0.9", 10), repeat("", 5), repeat("7:0.7", 20)),
 			// appears once its 0.9 has held 200 ms (7 frames of 33 ms: 0..6
 			// spans 198 ms, 0..7 231 ms); dips of 99 ms and 132 ms never
 			// reach the dwell; the 0.7s are above off.
 			[]string{"appeared 7 - @7"}},
-		{"dwell: a long dip disappears once, after the dwell", detectorConfig{on: 0.8, off: 0.5, dwell: 100 * time.Millisecond},
+		{"dwell: a long dip disappears once, after the dwell", detectorConfig{On: 0.8, Off: 0.5, Hold: 100 * time.Millisecond},
 			cat(repeat("7:0.9", 10), repeat("7:0.1", 10)),
 			[]string{"appeared 7 - @4", "disappeared - 7 @14"}},
-		{"dwell: flicker never holds", detectorConfig{on: 0.8, off: 0.5, dwell: 100 * time.Millisecond},
+		{"dwell: flicker never holds", detectorConfig{On: 0.8, Off: 0.5, Hold: 100 * time.Millisecond},
 			cat(repeat("7:0.85", 1), repeat("7:0.2", 1), repeat("7:0.85", 1), repeat("7:0.2", 1), repeat("7:0.85", 1), repeat("7:0.2", 1)), nil},
-		{"watch list ignores other labels", detectorConfig{on: 0.8, off: 0.5, when: []string{"7"}},
+		{"watch list ignores other labels", detectorConfig{On: 0.8, Off: 0.5, When: []string{"7"}},
 			cat(repeat("1:0.95", 5), repeat("7:0.95", 2), repeat("1:0.95", 2)),
 			[]string{"appeared 7 - @5", "disappeared - 7 @7"}},
 	} {
@@ -100,8 +100,8 @@ func TestChangeDetector(t *testing.T) {
 			for _, r := range resultsOf(tt.frames) {
 				if ev, ok := d.observe(&r); ok {
 					got = append(got, fmt.Sprintf("%s %s %s @%d", ev.State, orDash(ev.Label), orDash(ev.Previous), ev.Frame))
-					if !ev.Time.Equal(r.Time) || ev.Since.After(ev.Time) || ev.Time.Sub(ev.Since) < tt.cfg.dwell {
-						t.Errorf("event at frame %d: since %v, time %v: the dwell %v did not hold", ev.Frame, ev.Since, ev.Time, tt.cfg.dwell)
+					if !ev.Time.Equal(r.Time) || ev.Since.After(ev.Time) || ev.Time.Sub(ev.Since) < tt.cfg.Hold {
+						t.Errorf("event at frame %d: since %v, time %v: the dwell %v did not hold", ev.Frame, ev.Since, ev.Time, tt.cfg.Hold)
 					}
 				}
 			}
@@ -125,13 +125,13 @@ func TestDetectorConfigErrors(t *testing.T) {
 		cfg  detectorConfig
 		want string
 	}{
-		{detectorConfig{on: 0, off: 0}, "--mqtt-on-score 0: want a probability in (0, 1]"},
-		{detectorConfig{on: 1.5, off: 0.5}, "--mqtt-on-score 1.5"},
-		{detectorConfig{on: 0.8, off: 0.8}, "--mqtt-off-score 0.8: want 0 ≤ off-score < on-score (0.8)"},
-		{detectorConfig{on: 0.8, off: 0.5, dwell: -time.Second}, "--mqtt-dwell -1s: want a duration ≥ 0"},
-		{detectorConfig{on: 0.8, off: 0.5, when: []string{"cat"}}, "--mqtt-when cat: not a label of the model (labels: 0, 1, 7)"},
+		{detectorConfig{On: 0, Off: 0}, "--mqtt-on-score 0: want a probability in (0, 1]"},
+		{detectorConfig{On: 1.5, Off: 0.5}, "--mqtt-on-score 1.5"},
+		{detectorConfig{On: 0.8, Off: 0.8}, "--mqtt-off-score 0.8: want 0 ≤ off-score < on-score (0.8)"},
+		{detectorConfig{On: 0.8, Off: 0.5, Hold: -time.Second}, "--mqtt-dwell -1s: want a duration ≥ 0"},
+		{detectorConfig{On: 0.8, Off: 0.5, When: []string{"cat"}}, "--mqtt-when cat: not a label of the model (labels: 0, 1, 7)"},
 	} {
-		err := tt.cfg.validate(labels)
+		err := tt.cfg.Validate(labels, detectorFlags)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%+v: error %v, want it to contain %q", tt.cfg, err, tt.want)
 		}

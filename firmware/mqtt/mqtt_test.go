@@ -30,7 +30,7 @@ import (
 func testSinkConfig(b *mqtttest.Broker, id string) Config {
 	return Config{
 		broker: b.URL(), deviceID: id,
-		detector:   detectorConfig{on: 0.8, off: 0.5},
+		detector:   detectorConfig{On: 0.8, Off: 0.5},
 		queueDepth: 256, model: "digits", board: "test",
 		backoffMin: 20 * time.Millisecond, backoffMax: 200 * time.Millisecond,
 		packetTimeout: 10 * time.Second, drainTimeout: 10 * time.Second,
@@ -129,14 +129,14 @@ func TestMQTTEventsOnChangeOnly(t *testing.T) {
 		frames []string
 		want   []string // "state label"
 	}{
-		{"steady", detectorConfig{on: 0.8, off: 0.5}, repeat("7:0.95", 500), []string{"appeared 7"}},
-		{"flicker around on-score", detectorConfig{on: 0.8, off: 0.5},
+		{"steady", detectorConfig{On: 0.8, Off: 0.5}, repeat("7:0.95", 500), []string{"appeared 7"}},
+		{"flicker around on-score", detectorConfig{On: 0.8, Off: 0.5},
 			cat(repeat("7:0.85", 1), flicker(499, "7:0.79", "7:0.81", "7:0.55")), []string{"appeared 7"}},
-		{"flicker around off-score with dwell", detectorConfig{on: 0.8, off: 0.5, dwell: 300 * time.Millisecond},
+		{"flicker around off-score with dwell", detectorConfig{On: 0.8, Off: 0.5, Hold: 300 * time.Millisecond},
 			cat(repeat("7:0.9", 20), flicker(480, "7:0.9", "7:0.45", "7:0.52", "7:0.3")), []string{"appeared 7"}},
-		{"noise shorter than the dwell", detectorConfig{on: 0.8, off: 0.5, dwell: 300 * time.Millisecond},
+		{"noise shorter than the dwell", detectorConfig{On: 0.8, Off: 0.5, Hold: 300 * time.Millisecond},
 			flicker(500, "7:0.95", "", "", "7:0.9", "1:0.99"), nil},
-		{"appear, change, disappear", detectorConfig{on: 0.8, off: 0.5, when: []string{"7", "1"}},
+		{"appear, change, disappear", detectorConfig{On: 0.8, Off: 0.5, When: []string{"7", "1"}},
 			cat(repeat("", 10), repeat("7:0.9", 100), repeat("1:0.9", 100), repeat("0:0.99", 100)),
 			[]string{"appeared 7", "changed 1", "disappeared "}},
 	} {
@@ -303,7 +303,7 @@ func TestMQTTDiscovery(t *testing.T) {
 	b := mqtttest.Start(t, "127.0.0.1:0")
 	c := testSinkConfig(b, "ha")
 	c.discovery = true
-	c.detector.when = []string{"7", "jack-o'-lantern"}
+	c.detector.When = []string{"7", "jack-o'-lantern"}
 	newTestSink(t, c, nil)
 	b.WaitFor(t, "3 discovery configs", func() bool {
 		return len(b.On("homeassistant/sensor/vggedge_ha/label/config"))+len(b.On("homeassistant/binary_sensor/vggedge_ha/seen_7/config"))+
@@ -600,7 +600,7 @@ func TestMQTTMosquitto(t *testing.T) {
 	rec := subscribe(t, u, "vggedge/mosq/#", 500*time.Millisecond)
 
 	c := Config{
-		broker: u, deviceID: "mosq", detector: detectorConfig{on: 0.8, off: 0.5}, queueDepth: 16,
+		broker: u, deviceID: "mosq", detector: detectorConfig{On: 0.8, Off: 0.5}, queueDepth: 16,
 		backoffMin: 20 * time.Millisecond, backoffMax: 200 * time.Millisecond,
 		packetTimeout: 10 * time.Second, drainTimeout: 10 * time.Second, connectTimeout: 2 * time.Second,
 	}
@@ -668,7 +668,7 @@ func TestMQTTMosquittoRestarts(t *testing.T) {
 	rec := subscribe(t, u, "vggedge/mosqr/#", 500*time.Millisecond)
 	const queue = 16
 	c := Config{
-		broker: u, deviceID: "mosqr", detector: detectorConfig{on: 0.8, off: 0.5}, queueDepth: queue,
+		broker: u, deviceID: "mosqr", detector: detectorConfig{On: 0.8, Off: 0.5}, queueDepth: queue,
 		backoffMin: 20 * time.Millisecond, backoffMax: 100 * time.Millisecond,
 		packetTimeout: 10 * time.Second, drainTimeout: 10 * time.Second, connectTimeout: 2 * time.Second,
 	}

@@ -178,10 +178,10 @@ func NewSink(c Config, stats live.StatsSource, logf, infof func(string, ...any))
 }
 
 func (m *Sink) whenText() string {
-	if m.cfg.detector.when == nil {
+	if m.cfg.detector.When == nil {
 		return " of any label"
 	}
-	return " of " + strings.Join(m.cfg.detector.when, ",")
+	return " of " + strings.Join(m.cfg.detector.When, ",")
 }
 
 func (m *Sink) poke() {

@@ -50,12 +50,7 @@ func (c *snapshotConfig) validate(labels []string) error {
 	if c.maxBytes < 0 {
 		return fmt.Errorf("--snapshot-max-bytes %d: want ≥ 0 (0: no limit)", c.maxBytes)
 	}
-	for _, w := range c.when {
-		if !slices.Contains(labels, w) {
-			return fmt.Errorf("--snapshot-when %s: not a label of the model (labels: %s)", w, output.LabelList(labels))
-		}
-	}
-	return nil
+	return output.CheckLabels("--snapshot-when", c.when, labels)
 }
 
 // snapshotFile is one snapshot on disk.

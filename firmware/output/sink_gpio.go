@@ -38,11 +38,12 @@ type GPIO struct {
 
 // GPIOConfig is what --gpio, --when, --on-score, --off-score and --hold say.
 type GPIOConfig struct {
-	Pin     string
-	When    []string
-	On, Off float64
-	Hold    time.Duration
+	Pin string
+	Hysteresis
 }
+
+// gpioFlags are the flags GPIOConfig's Hysteresis comes from.
+var gpioFlags = HysteresisFlags{When: "--when", On: "--on-score", Off: "--off-score", Hold: "--hold", Steady: "the pin does not flicker"}
 
 // Validate checks c against the model's labels; the errors name the flags.
 func (c *GPIOConfig) Validate(labels []string) error {
@@ -55,21 +56,7 @@ func (c *GPIOConfig) Validate(labels []string) error {
 	if len(c.When) == 0 {
 		return fmt.Errorf("--gpio %s needs --when LABEL[,LABEL…]", c.Pin)
 	}
-	if !(c.On > 0 && c.On <= 1) {
-		return fmt.Errorf("--on-score %v: want a probability in (0, 1]", c.On)
-	}
-	if !(c.Off >= 0 && c.Off < c.On) {
-		return fmt.Errorf("--off-score %v: want 0 ≤ off-score < on-score (%v), so that the pin does not flicker", c.Off, c.On)
-	}
-	if c.Hold < 0 {
-		return fmt.Errorf("--hold %v: want a duration ≥ 0", c.Hold)
-	}
-	for _, w := range c.When {
-		if !slices.Contains(labels, w) {
-			return fmt.Errorf("--when %s: not a label of the model (labels: %s)", w, LabelList(labels))
-		}
-	}
-	return nil
+	return c.Hysteresis.Validate(labels, gpioFlags)
 }
 
 // LabelList shows the first few labels for an error message.

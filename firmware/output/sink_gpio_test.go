@@ -71,7 +71,7 @@ func TestGPIOHysteresis(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			pin := &recordingPin{Pin: gpiotest.Pin{N: "GPIO17", Num: 17}}
-			s, err := NewGPIO("GPIO17", pin, GPIOConfig{Pin: "GPIO17", When: tt.when, On: tt.on, Off: tt.off, Hold: tt.hold})
+			s, err := NewGPIO("GPIO17", pin, GPIOConfig{Pin: "GPIO17", Hysteresis: Hysteresis{When: tt.when, On: tt.on, Off: tt.off, Hold: tt.hold}})
 			if err != nil {
 				t.Fatal(err)
 			}
