@@ -76,6 +76,10 @@
 // refuses versions newer than its own (which is why "format" and "version"
 // come first). Keys must be strings and may not repeat.
 //
+// Each record (a layer, the spec, the provenance, a model) is one table of
+// fields in fields.go, which both Decode and Encode use; the lists above
+// follow those tables (a test checks them).
+//
 // Limits: files up to MaxFileSize, at most 4096 layers and 2^20 labels,
 // names up to 1024 bytes; every size fits infer.MaxDim. Encode writes keys
 // in the order listed here and integers in their shortest form, so equal

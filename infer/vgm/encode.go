@@ -190,7 +190,7 @@ func (e *fileEncoder) file(f *File) error {
 		}
 		return nil
 	}})
-	if spec := e.spec(&meta.Spec); len(spec) > 0 {
+	if spec := encodeRecord(e, specFields, &meta.Spec); len(spec) > 0 {
 		top = append(top, field{"spec", func() error { return e.writeMap(spec) }})
 	}
 	if meta.Labels != nil {
@@ -206,43 +206,14 @@ func (e *fileEncoder) file(f *File) error {
 			return nil
 		}})
 	}
-	if prov := e.provenance(&meta.Prov); len(prov) > 0 {
+	if prov := encodeRecord(e, provenanceFields, &meta.Prov); len(prov) > 0 {
 		top = append(top, field{"provenance", func() error { return e.writeMap(prov) }})
 	}
 	if m := f.Float; m != nil {
-		top = append(top, field{"float", func() error {
-			var mf []field
-			if m.Class != "" {
-				mf = append(mf, field{"class", e.str(m.Class)})
-			}
-			mf = append(mf, field{"layers", func() error {
-				if err := e.e.EncodeArrayLen(len(m.Layers)); err != nil {
-					return err
-				}
-				for i := range m.Layers {
-					if err := e.writeMap(e.floatLayer(&m.Layers[i])); err != nil {
-						return fmt.Errorf("[%d]: %w", i, err)
-					}
-				}
-				return nil
-			}})
-			return e.writeMap(mf)
-		}})
+		top = append(top, field{"float", func() error { return e.writeMap(encodeRecord(e, floatModelFields, m)) }})
 	}
 	if q := f.Int8; q != nil {
-		top = append(top, field{"int8", func() error {
-			return e.writeMap([]field{{"layers", func() error {
-				if err := e.e.EncodeArrayLen(len(q.Layers)); err != nil {
-					return err
-				}
-				for i := range q.Layers {
-					if err := e.writeMap(e.int8Layer(&q.Layers[i])); err != nil {
-						return fmt.Errorf("[%d]: %w", i, err)
-					}
-				}
-				return nil
-			}}})
-		}})
+		top = append(top, field{"int8", func() error { return e.writeMap(encodeRecord(e, int8ModelFields, q)) }})
 	}
 	return e.writeMap(top)
 }
@@ -259,146 +230,4 @@ func (e *fileEncoder) floatArray(v []float32) func() error {
 		}
 		return nil
 	}
-}
-
-func (e *fileEncoder) spec(s *infer.InputSpec) []field {
-	var fs []field
-	if s.ChannelOrder != "" {
-		fs = append(fs, field{"channel_order", e.str(s.ChannelOrder)})
-	}
-	if s.Mean != nil {
-		fs = append(fs, field{"mean", e.floatArray(s.Mean)})
-	}
-	if s.Std != nil {
-		fs = append(fs, field{"std", e.floatArray(s.Std)})
-	}
-	if s.Resize != "" {
-		fs = append(fs, field{"resize", e.str(s.Resize)})
-	}
-	if s.ResizeShorter != 0 {
-		fs = append(fs, field{"resize_shorter", e.int(int64(s.ResizeShorter))})
-	}
-	return fs
-}
-
-func (e *fileEncoder) provenance(p *infer.Provenance) []field {
-	var fs []field
-	addStr := func(k, v string) {
-		if v != "" {
-			fs = append(fs, field{k, e.str(v)})
-		}
-	}
-	addStr("source_file", p.SourceFile)
-	addStr("source_sha256", p.SourceSHA256)
-	addStr("calibration", p.Calibration)
-	if p.Percentile != 0 {
-		fs = append(fs, field{"percentile", e.f64(p.Percentile)})
-	}
-	if p.Samples != 0 {
-		fs = append(fs, field{"samples", e.int(int64(p.Samples))})
-	}
-	addStr("version", p.Version)
-	addStr("created", p.Created)
-	addStr("notes", p.Notes)
-	return fs
-}
-
-// dims are a layer's shape fields, zeros left out.
-func (e *fileEncoder) dims(in, out, kh, kw, stride, pad, outH, outW int) []field {
-	var fs []field
-	for _, d := range []struct {
-		key string
-		v   int
-	}{{"in", in}, {"out", out}, {"kh", kh}, {"kw", kw}, {"stride", stride}, {"pad", pad}, {"out_h", outH}, {"out_w", outW}} {
-		if d.v != 0 {
-			fs = append(fs, field{d.key, e.int(int64(d.v))})
-		}
-	}
-	return fs
-}
-
-func (e *fileEncoder) floatLayer(l *infer.Layer) []field {
-	fs := []field{{"name", e.str(l.Name)}, {"kind", e.str(string(l.Kind))}}
-	fs = append(fs, e.dims(l.In, l.Out, l.KH, l.KW, l.Stride, l.Pad, l.OutH, l.OutW)...)
-	if l.P != 0 {
-		fs = append(fs, field{"p", e.f64(l.P)})
-	}
-	if l.Eps != 0 {
-		fs = append(fs, field{"eps", e.f64(l.Eps)})
-	}
-	if l.Functional {
-		fs = append(fs, field{"functional", e.bool(true)})
-	}
-	switch {
-	case l.BiasData != nil:
-		fs = append(fs, field{"bias", e.f32s(l.BiasData)})
-	case l.Bias || l.Kind == infer.Conv2d || l.Kind == infer.Linear:
-		fs = append(fs, field{"bias", e.bool(l.Bias)})
-	}
-	for _, t := range []struct {
-		key string
-		v   []float32
-	}{{"weight", l.Weight}, {"gamma", l.Gamma}, {"beta", l.Beta}, {"mean", l.Mean}, {"var", l.Var},
-		{"weight2", l.Weight2}, {"bias2", l.Bias2}} {
-		if t.v != nil {
-			fs = append(fs, field{t.key, e.f32s(t.v)})
-		}
-	}
-	if l.Role != "" {
-		fs = append(fs, field{"role", e.str(string(l.Role))})
-	}
-	return fs
-}
-
-func (e *fileEncoder) int8Layer(l *infer.QLayer) []field {
-	fs := []field{{"name", e.str(l.Name)}, {"kind", e.str(string(l.Kind))}}
-	fs = append(fs, e.dims(l.In, l.Out, l.KH, l.KW, l.Stride, l.Pad, l.OutH, l.OutW)...)
-	if l.ReLU {
-		fs = append(fs, field{"relu", e.bool(true)})
-	}
-	if l.Logits {
-		fs = append(fs, field{"logits", e.bool(true)})
-	}
-	if l.InScale != 0 {
-		fs = append(fs, field{"in_scale", e.f32(l.InScale)})
-	}
-	if l.OutScale != 0 {
-		fs = append(fs, field{"out_scale", e.f32(l.OutScale)})
-	}
-	if l.InZero != 0 {
-		fs = append(fs, field{"in_zero", e.int(int64(l.InZero))})
-	}
-	if l.OutZero != 0 {
-		fs = append(fs, field{"out_zero", e.int(int64(l.OutZero))})
-	}
-	if l.Weight != nil {
-		fs = append(fs, field{"weight", e.i8s(l.Weight)})
-	}
-	if l.Bias != nil {
-		fs = append(fs, field{"bias", e.i32s(l.Bias)})
-	}
-	if l.WScale != nil {
-		fs = append(fs, field{"w_scale", e.f32s(l.WScale)})
-	}
-	if l.Mult != nil {
-		fs = append(fs, field{"mult", e.i32s(l.Mult)})
-	}
-	if l.Shift != nil {
-		fs = append(fs, field{"shift", e.i32s(l.Shift)})
-	}
-	if l.PadValue != nil {
-		fs = append(fs, field{"pad_value", e.i8s(l.PadValue)})
-	}
-	for _, t := range []struct {
-		key string
-		v   []float32
-	}{{"se_weight", l.SEWeight}, {"se_bias", l.SEBias}, {"se_weight2", l.SEWeight2}, {"se_bias2", l.SEBias2}} {
-		if t.v != nil {
-			fs = append(fs, field{t.key, e.f32s(t.v)})
-		}
-	}
-	if l.Role != "" {
-		fs = append(fs, field{"role", e.str(string(l.Role))})
-	}
-	return fs
 }
