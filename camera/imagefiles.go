@@ -111,11 +111,15 @@ func (l *ImageFiles) listDir(dir string) error {
 			l.Classes = append(l.Classes, e.Name())
 		}
 	}
-	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	root := dir
+	if !strings.HasSuffix(root, string(filepath.Separator)) {
+		root += string(filepath.Separator) // so that a symlink to a folder is walked, as ReadDir reads it
+	}
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if path == dir {
+		if path == root {
 			return nil
 		}
 		if strings.HasPrefix(d.Name(), ".") {

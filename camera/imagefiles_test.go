@@ -22,6 +22,10 @@ func TestListImages(t *testing.T) {
 	for _, p := range []string{"2.png", "1.jpg", "3.txt"} {
 		writeImage(t, filepath.Join(flat, p), 2, 2, color.NRGBA{1, 2, 3, 255})
 	}
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(tree, link); err != nil {
+		t.Fatal(err)
+	}
 	rel := func(root string, ps []string) string {
 		var out []string
 		for _, p := range ps {
@@ -37,6 +41,8 @@ func TestListImages(t *testing.T) {
 	}{
 		{"image folder, recursive", tree, tree, "cat/b.png cat/deep/a.jpg dog/c.JPEG top.png", "cat,dog,empty", []int{0, 0, 1, -1}},
 		{"file:// prefix", "file://" + tree, tree, "cat/b.png cat/deep/a.jpg dog/c.JPEG top.png", "cat,dog,empty", []int{0, 0, 1, -1}},
+		{"a symlink to the folder", link, link, "cat/b.png cat/deep/a.jpg dog/c.JPEG top.png", "cat,dog,empty", []int{0, 0, 1, -1}},
+		{"trailing slash", tree + "/", tree, "cat/b.png cat/deep/a.jpg dog/c.JPEG top.png", "cat,dog,empty", []int{0, 0, 1, -1}},
 		{"flat folder", flat, flat, "1.jpg 2.png", "", []int{-1, -1}},
 		{"glob takes every regular file", filepath.Join(flat, "*"), flat, "1.jpg 2.png 3.txt", "", []int{-1, -1, -1}},
 		{"glob of class folders, hidden skipped", filepath.Join(tree, "*", "*.png"), tree, "cat/b.png", "", []int{-1}},

@@ -497,6 +497,11 @@ func TestCalibFlatFolderGlobURI(t *testing.T) {
 			}
 		})
 	}
+	// reduce fits its 1x1 layers on the same flat folder.
+	red := filepath.Join(t.TempDir(), "r.vgm")
+	if code, stdout, errOut := runCLI(t, "reduce", "--model", "digits", "--calib", dir, "--samples", "40", "--keep-macs", "0.5", "--out", red); code != exitOK || !strings.Contains(stdout, "fitted on 40 images") {
+		t.Errorf("reduce --calib FLAT: exit %d: %s%s", code, stdout, errOut)
+	}
 	code, _, errOut := runCLI(t, "eval", "--data", dir)
 	if code != exitBadInput || !strings.Contains(errOut, "no labels to measure accuracy against") {
 		t.Errorf("eval on a flat folder: exit %d, %s", code, errOut)
