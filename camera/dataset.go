@@ -26,20 +26,18 @@ type Dataset interface {
 }
 
 // OpenDataset opens DATA as the command line names it: "idx:PATH" (MNIST
-// idx files; PATH is the folder holding them or an images file) or the
-// path of a folder in torchvision's ImageFolder layout (one sub-folder per
-// class, JPEG/PNG files). set picks the idx set in a folder: "train" or
-// "t10k".
+// idx files; PATH is the folder holding them or an images file), the path
+// of a folder in torchvision's ImageFolder layout (one sub-folder per
+// class, JPEG/PNG files), or, unlabelled (for calibration), a flat folder
+// of images, a glob or one file (see ListImages); a file:// prefix is
+// allowed. set picks the idx set in a folder: "train" or "t10k".
 func OpenDataset(data, set string, in infer.Shape, spec infer.InputSpec) (Dataset, error) {
 	if path, ok := strings.CutPrefix(data, "idx:"); ok {
 		return openIDX(path, set, in)
 	}
-	st, err := os.Stat(data)
-	if err != nil {
-		return nil, fmt.Errorf("dataset %s: %w (want idx:PATH or an ImageFolder directory)", data, err)
-	}
-	if !st.IsDir() {
-		return nil, fmt.Errorf("dataset %s: not a directory (want idx:PATH or an ImageFolder directory)", data)
+	data = strings.TrimPrefix(data, "file://") // as run --source takes it
+	if !isImageFolder(data) {
+		return openFileList(data, in, spec) // a flat folder, a glob, a file: unlabelled (see IsLabelled)
 	}
 	return openImageFolder(data, in, spec)
 }

@@ -5,7 +5,9 @@
 // The idx decoder (LoadIDX, DecodeIDXImages, DecodeIDXLabels) reads the
 // files the MNIST data set ships in, used to train, evaluate and replay
 // real images; OpenDataset serves labelled images for eval and
-// calibration.
+// calibration (unlabelled ones too: a flat folder, a glob). ListImages is
+// the one reading of a file argument (a directory's images recursively,
+// a glob, a file) that the file source, datasets and classify share.
 //
 // V4L2 cameras ("v4l2:///dev/video0", "v4l2:0", or "v4l2:" for the first)
 // are read in pure Go through github.com/blackjack/webcam: mmap streaming
@@ -27,7 +29,7 @@
 // nvarguscamerasrc through gst-launch-1.0, no cgo), "v4l2:///dev/video0",
 // "pipe:CMD" (raw frames or MJPEG from a shell command's stdout, with
 // --format and --size), "file://GLOB|DIR" (JPEG/PNG files; an ImageFolder
-// directory labels frames), "idx:PATH" (MNIST idx sets), "synthetic" (a
+// directory labels frames, and every frame carries its path in File), "idx:PATH" (MNIST idx sets), "synthetic" (a
 // moving test pattern) and "bundled:digits" (1000 MNIST test digits
 // embedded in the binary, paced like a camera). OpenDefault picks the
 // first camera that exists. Programs behind csi:// and pipe: are

@@ -30,6 +30,7 @@ type Frame struct {
 	Height int
 	Data   []byte // Format's bytes; for MJPEG the whole JPEG
 	Label  int    // ground-truth class index, or -1 when the source does not know
+	File   string // the image file it was read from (the file source); "" for other sources
 }
 
 // Source delivers frames. Read fills f (reusing f.Data) with the next

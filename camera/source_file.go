@@ -8,17 +8,18 @@ import (
 	_ "image/png"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 )
 
 // The file source: "file://GLOB" (e.g. file://shots/*.jpg) or "file://DIR"
-// streams image files in sorted order as RGB24 frames. A DIR in
-// torchvision's ImageFolder layout (one sub-folder per class) labels each
-// frame with its class index, the sorted sub-folder names, which Classes
-// returns; other files get Label -1. It is finite (io.EOF after the last
+// streams image files in sorted order as RGB24 frames (ListImages says
+// which files: a DIR's images recursively). A DIR in torchvision's
+// ImageFolder layout (one sub-folder per class) labels each frame with its
+// class index among the sorted sub-folder names, which Classes returns
+// (the run command maps them to the model's labels by name); other files
+// get Label -1. Every frame carries its file's path in Frame.File. It is finite (io.EOF after the last
 // file) unless ?loop=1. A file that cannot be read or decoded — removed
 // mid-run, say — is logged and skipped, not fatal. Each file is decoded
 // with DecodeImage (header first, bounded), which allocates: acceptable at file rates, unlike the
@@ -52,79 +53,11 @@ func openFileSource(rest string, o Options) (Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &fileSource{loop: loop, o: o}
-	if st, err := os.Stat(p); err == nil && st.IsDir() {
-		err = s.listDir(p)
-		if err != nil {
-			return nil, err
-		}
-	} else {
-		matches, err := filepath.Glob(p)
-		if err != nil {
-			return nil, fmt.Errorf("pattern %s: %w", p, err)
-		}
-		for _, m := range matches {
-			if st, err := os.Stat(m); err == nil && st.Mode().IsRegular() {
-				s.files = append(s.files, m)
-				s.labels = append(s.labels, -1)
-			}
-		}
-		if len(s.files) == 0 {
-			return nil, fmt.Errorf("%s: no such file, and no files match it as a pattern", p)
-		}
-	}
-	return s, nil
-}
-
-// isImageName reports the file names the folder layouts take.
-func isImageName(name string) bool {
-	switch strings.ToLower(filepath.Ext(name)) {
-	case ".jpg", ".jpeg", ".png":
-		return true
-	}
-	return false
-}
-
-// listDir lists dir's images: those in its class sub-folders when it has
-// any (ImageFolder layout), else those directly in it.
-func (s *fileSource) listDir(dir string) error {
-	entries, err := os.ReadDir(dir) // sorted by name
+	l, err := ListImages(p)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for _, e := range entries {
-		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
-			s.classes = append(s.classes, e.Name())
-		}
-	}
-	if len(s.classes) == 0 {
-		for _, e := range entries {
-			if !e.IsDir() && isImageName(e.Name()) {
-				s.files = append(s.files, filepath.Join(dir, e.Name()))
-				s.labels = append(s.labels, -1)
-			}
-		}
-		if len(s.files) == 0 {
-			return fmt.Errorf("%s: no .jpg, .jpeg or .png files and no class sub-folders", dir)
-		}
-		return nil
-	}
-	for ci, c := range s.classes {
-		files, err := os.ReadDir(filepath.Join(dir, c))
-		if err != nil {
-			return err
-		}
-		for _, f := range files {
-			if !f.IsDir() && isImageName(f.Name()) {
-				s.files = append(s.files, filepath.Join(dir, c, f.Name()))
-				s.labels = append(s.labels, ci)
-			}
-		}
-	}
-	if len(s.files) == 0 {
-		return fmt.Errorf("%s: class folders %s hold no .jpg, .jpeg or .png files", dir, strings.Join(s.classes, ", "))
-	}
-	return nil
+	return &fileSource{files: l.Paths, labels: l.Labels, classes: l.Classes, loop: loop, o: o}, nil
 }
 
 func (s *fileSource) Read(f *Frame) error {
@@ -149,7 +82,7 @@ func (s *fileSource) Read(f *Frame) error {
 			continue
 		}
 		s.okPass = true
-		f.Seq, f.Time, f.Label = s.seq, time.Now(), s.labels[i]
+		f.Seq, f.Time, f.Label, f.File = s.seq, time.Now(), s.labels[i], s.files[i]
 		s.seq++
 		return nil
 	}

@@ -37,6 +37,9 @@ type Config struct {
 	Session    *infer.Session
 	Pre        Preprocessor
 	Labels     []string // one per class
+	// Truth maps the source's frame labels (its Classes) to the model's
+	// classes, -1 for none; nil when they are the model's already (idx).
+	Truth      []int
 	TopK       int
 	Outputs    []NamedSink
 	MaxFrames  uint64 // 0: until the source ends or a signal
@@ -255,12 +258,24 @@ func (l *Loop) fillResult(f *camera.Frame, logits []float32, done time.Time) {
 	r := &l.res
 	r.Frame, r.Time = f.Seq, f.Time
 	r.LatencyMs = float64(done.Sub(f.Time)) / float64(time.Millisecond)
+	r.File = f.File
 	r.Truth, r.TruthLabel = -1, ""
-	if f.Label >= 0 && f.Label < len(l.cfg.Labels) {
-		r.Truth, r.TruthLabel = f.Label, l.cfg.Labels[f.Label]
+	truth := f.Label
+	if l.cfg.Truth != nil && truth >= 0 {
+		truth = -1
+		if f.Label < len(l.cfg.Truth) {
+			truth = l.cfg.Truth[f.Label]
+		}
+	}
+	if truth >= 0 && truth < len(l.cfg.Labels) {
+		r.Truth, r.TruthLabel = truth, l.cfg.Labels[truth]
 	}
 	r.Top = TopK(r.Top[:0], l.probs, l.cfg.Labels, cap(r.Top))
 }
+
+// Softmax writes the probabilities of logits into p (same length): the
+// scores results carry, for one-shot classification outside the loop.
+func Softmax(p, logits []float32) { softmax(p, logits) }
 
 // softmax writes the probabilities of logits into p (same length),
 // subtracting the maximum first so exp never overflows.

@@ -23,6 +23,7 @@ type Result struct {
 	LatencyMs  float64   // capture to result
 	Truth      int       // ground-truth class index, -1 when unknown
 	TruthLabel string
+	File       string // the image file of the frame (file source); "" otherwise
 }
 
 // Sink receives results. The loop never calls Write from the inference

@@ -18,6 +18,9 @@ import (
 //
 //	{"frame":12,"ts":"2026-11-27T05:00:00.123Z","top":[{"label":"7","score":0.998}],"latency_ms":3.2,"truth":"7"}
 //
+// A frame from a file (run --source file://…) also has "file":"PATH" after
+// "ts".
+//
 // Lines are built with strconv.Append* into a reused buffer (no
 // encoding/json, which allocates per value) and written through a bufio
 // buffer that the sink queue flushes whenever it runs dry.
@@ -228,7 +231,12 @@ func appendResultJSON(b []byte, r *live.Result) []byte {
 	b = strconv.AppendUint(b, r.Frame, 10)
 	b = append(b, `,"ts":"`...)
 	b = r.Time.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
-	b = append(b, `","top":[`...)
+	b = append(b, '"')
+	if r.File != "" {
+		b = append(b, `,"file":`...)
+		b = appendJSONString(b, r.File)
+	}
+	b = append(b, `,"top":[`...)
 	for i, c := range r.Top {
 		if i > 0 {
 			b = append(b, ',')

@@ -25,6 +25,8 @@ func TestJSONLLine(t *testing.T) {
 			`{"frame":0,"ts":"2026-11-27T05:00:00.123Z","top":[{"label":"cat","score":1}],"latency_ms":0.000}` + "\n"},
 		{"labels that need escaping", live.Result{Frame: 1 << 40, Time: ts, Top: []live.Class{{Index: 0, Label: "a \"b\"\\c\n\t\x01é\xff", Score: 1e-7}}, LatencyMs: 12.3456, Truth: 0, TruthLabel: "</script>"},
 			`{"frame":1099511627776,"ts":"2026-11-27T05:00:00.123Z","top":[{"label":"a \"b\"\\c\n\t\u0001é\ufffd","score":1e-07}],"latency_ms":12.346,"truth":"</script>"}` + "\n"},
+		{"a file source's frame names its file", live.Result{Frame: 2, Time: ts, File: "shots/7/a \"b\".png", Top: []live.Class{{Index: 7, Label: "7", Score: 1}}, LatencyMs: 1, Truth: 7, TruthLabel: "7"},
+			`{"frame":2,"ts":"2026-11-27T05:00:00.123Z","file":"shots/7/a \"b\".png","top":[{"label":"7","score":1}],"latency_ms":1.000,"truth":"7"}` + "\n"},
 		{"not finite: null", live.Result{Time: ts, Top: []live.Class{{Index: 0, Label: "x", Score: float32(math.NaN())}}, LatencyMs: math.Inf(1), Truth: -1},
 			`{"frame":0,"ts":"2026-11-27T05:00:00.123Z","top":[{"label":"x","score":null}],"latency_ms":null}` + "\n"},
 	} {
@@ -63,7 +65,7 @@ func TestJSONLSinkFileAndAllocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := live.Result{Frame: 3, Time: time.Now(), Top: []live.Class{{Index: 3, Label: "3", Score: 0.5}, {Index: 5, Label: "5", Score: 0.25}}, LatencyMs: 1, Truth: 3, TruthLabel: "3"}
+	r := live.Result{Frame: 3, Time: time.Now(), File: "data/3/a.png", Top: []live.Class{{Index: 3, Label: "3", Score: 0.5}, {Index: 5, Label: "5", Score: 0.25}}, LatencyMs: 1, Truth: 3, TruthLabel: "3"}
 	if n := testing.AllocsPerRun(1000, func() { r.Frame++; s.Write(&r) }); n != 0 {
 		t.Errorf("jsonl Write: %v allocs per result, want 0", n)
 	}
@@ -77,6 +79,9 @@ func TestJSONLSinkFileAndAllocs(t *testing.T) {
 	lines := parseJSONLines(t, string(data))
 	if len(lines) != 1001 || *lines[1000].Frame != 1004 || bytes.Count(data, []byte("\n")) != 1001 {
 		t.Errorf("%d lines, last frame %d", len(lines), *lines[len(lines)-1].Frame)
+	}
+	if f := lines[0].File; f == nil || *f != "data/3/a.png" {
+		t.Errorf("file %v, want data/3/a.png", f)
 	}
 	if _, err := CreateJSONL(filepath.Join(t.TempDir(), "no", "such", "dir.jsonl"), t.Logf); err == nil {
 		t.Error("no error for a path in a missing directory")

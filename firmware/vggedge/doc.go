@@ -12,6 +12,7 @@
 //	vggedge boards  [--json]                     the board profiles, and the board this is
 //	vggedge quantize --arch A --weights W.pth --calib DATA [--method minmax|percentile|entropy] --out M
 //	vggedge eval    --model M --data DATA [--limit N] [--json]
+//	vggedge classify [--model M] [--topk K] [--json] IMAGE|DIR|GLOB…   top-k per file; accuracy for class folders
 //	vggedge info    --model M
 //	vggedge train   --arch FILE --data idx:DIR --out M   (the digits demo model)
 //	vggedge version
@@ -23,7 +24,14 @@
 // --max-frames is reached or SIGINT/SIGTERM stops it, and 1 when the source
 // or an output fails for good mid-run; SIGHUP reopens its output files. fleet
 // exits 3 when the broker cannot be reached; reduce 1 when no reduction
-// meets the budget.
+// meets the budget. classify exits 2 when any file could not be classified
+// (after classifying the others) or none matched, 0 when all were.
+//
+// DATA for --calib (quantize, reduce) is idx:PATH, a folder of images
+// (flat or ImageFolder), a glob or a file:// URI; eval --data wants labels:
+// idx:PATH or an ImageFolder tree. A class folder's name is its truth,
+// matched to the model's labels by name (truthIndex) in eval, run and
+// classify alike.
 //
 // The main package: the commands and their flags, the YAML config, and
 // the fleet view. It may import every vggedge package; none imports it.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"slices"
 	"sync"
 	"time"
 
@@ -28,7 +27,7 @@ type evalResult struct {
 func runEval(args []string, stdout io.Writer) (int, error) {
 	fs := newFlags("eval", stdout)
 	model := fs.String("model", "digits", "model file or embedded model name")
-	data := fs.String("data", "", "idx:PATH (MNIST idx files; the t10k set of a folder) or an ImageFolder directory")
+	data := fs.String("data", "", "idx:PATH (MNIST idx files; the t10k set of a folder) or an ImageFolder directory (file://DIR too)")
 	limit := fs.Int("limit", 0, "evaluate at most N images (0: all)")
 	precision := fs.String("precision", "", "int8 or fp32 (default: int8 when the file has an int8 model)")
 	threads := fs.Int("threads", runtime.NumCPU(), "parallel workers")
@@ -53,6 +52,9 @@ func runEval(args []string, stdout io.Writer) (int, error) {
 	ds, err := camera.OpenDataset(*data, "t10k", run.input, run.meta.Spec)
 	if err != nil {
 		return exitBadInput, err
+	}
+	if !camera.IsLabelled(ds) {
+		return exitBadInput, fmt.Errorf("--data %s: no labels to measure accuracy against (want idx:PATH or an ImageFolder directory: DIR/CLASS/IMAGE.jpg)", *data)
 	}
 	labelOf, err := labelMap(ds.Classes(), run.meta.Labels)
 	if err != nil {
@@ -80,18 +82,16 @@ func runEval(args []string, stdout io.Writer) (int, error) {
 }
 
 // labelMap maps dataset class indices to model output indices: by name
-// when both have names (ImageFolder), else one to one (idx).
+// (truthIndex) when both have names (ImageFolder), else one to one (idx).
 func labelMap(classes, labels []string) (func(int) int, error) {
 	if len(classes) == 0 || len(labels) == 0 {
 		return func(i int) int { return i }, nil
 	}
-	idx := make([]int, len(classes))
-	for i, c := range classes {
-		j := slices.Index(labels, c)
+	idx := truthIndex(classes, labels)
+	for i, j := range idx {
 		if j < 0 {
-			return nil, fmt.Errorf("dataset class %q is not one of the model's %d labels", c, len(labels))
+			return nil, fmt.Errorf("dataset class %q is not one of the model's %d labels", classes[i], len(labels))
 		}
-		idx[i] = j
 	}
 	return func(i int) int { return idx[i] }, nil
 }
@@ -129,16 +129,21 @@ func newRunner(f *vgm.File, precision string) (*runner, error) {
 
 // worker is one goroutine's state: its own Session (int8) or input buffer.
 type worker struct {
-	r   *runner
-	s   *infer.Session
-	pix []byte
-	x   []float32
+	r       *runner
+	s       *infer.Session
+	pix     []byte
+	x       []float32
+	threads int // per inference
 }
 
-func (r *runner) newWorker() (*worker, error) {
-	w := &worker{r: r, pix: make([]byte, r.input.Elems())}
+func (r *runner) newWorker() (*worker, error) { return r.newWorkerThreads(1) }
+
+// newWorkerThreads is a worker whose every inference runs on threads
+// threads (classify: one image at a time, as fast as it goes).
+func (r *runner) newWorkerThreads(threads int) (*worker, error) {
+	w := &worker{r: r, pix: make([]byte, r.input.Elems()), threads: max(threads, 1)}
 	if r.q != nil {
-		s, err := infer.NewSession(r.q)
+		s, err := infer.NewSessionThreads(r.q, w.threads)
 		if err != nil {
 			return nil, err
 		}
@@ -158,7 +163,7 @@ func (w *worker) logits() ([]float32, error) {
 		return w.s.Run()
 	}
 	w.r.meta.Spec.Normalize(w.x, w.pix, w.r.input)
-	return w.r.f.ForwardFast(w.x, 1) // workers already run in parallel
+	return w.r.f.ForwardFast(w.x, w.threads) // eval: 1, its workers run in parallel
 }
 
 func evaluate(r *runner, ds camera.Dataset, n, threads int, labelOf func(int) int) (top1, top5 int, err error) {

@@ -38,6 +38,7 @@ func init() {
 		{"quantize", "turn float weights into a calibrated int8 model file", runQuantize},
 		{"reduce", "slim a model with 1x1 channel-reduction layers fitted on calibration data", runReduce},
 		{"eval", "measure a model's top-1 and top-5 accuracy on labelled images", runEval},
+		{"classify", "classify image files, folders or globs once: top-k per file (and accuracy for class folders)", runClassify},
 		{"info", "print a model file's summary, input spec and provenance", runInfo},
 		{"train", "train a small float model on idx data (the digits demo)", runTrain},
 		{"bench", "time int8 inference: median, p90, per layer, peak RSS, conditions", runBench},

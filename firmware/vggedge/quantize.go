@@ -24,7 +24,7 @@ func runQuantize(args []string, stdout io.Writer) (int, error) {
 	var mf modelFlags
 	mf.register(fs)
 	weights := fs.String("weights", "", "float weights in torchvision naming: .safetensors or PyTorch .pth (with --arch)")
-	calib := fs.String("calib", "", "calibration images: idx:PATH (the train set of a folder) or an ImageFolder directory")
+	calib := fs.String("calib", "", "calibration images: idx:PATH (the train set of a folder), a folder of images (flat or ImageFolder), a glob or file://… (labels not needed)")
 	method := fs.String("method", "percentile", "calibration: minmax, percentile or entropy")
 	percentile := fs.Float64("percentile", 99.99, "percentile of |x| kept, for --method percentile")
 	samples := fs.Int("samples", 1000, "calibration images to use (spread evenly over the set)")

@@ -22,7 +22,7 @@ import (
 func runReduce(args []string, stdout io.Writer) (int, error) {
 	fs := newFlags("reduce", stdout)
 	model := fs.String("model", "", "float model file, a file carrying its float source (quantize --keep-float), or an embedded model (digits)")
-	calib := fs.String("calib", "", "calibration images: idx:PATH (the train set of a folder) or an ImageFolder directory")
+	calib := fs.String("calib", "", "calibration images: idx:PATH (the train set of a folder), a folder of images (flat or ImageFolder), a glob or file://… (labels not needed)")
 	samples := fs.Int("samples", 500, "calibration images to fit on (spread evenly over the set)")
 	rank := fs.Int("rank", 0, "width of the 1x1 reduction before the classifier (e.g. 64 for VGG16's 512 channels)")
 	keepMACs := fs.Float64("keep-macs", 0, "keep at most this fraction of the MACs, e.g. 0.5; ranks are chosen per layer")

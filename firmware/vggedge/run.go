@@ -268,6 +268,7 @@ func setUpRun(rf *runFlags, stdout io.Writer, lg *runLog) (_ *preparedRun, err e
 		return nil, &flagError{flag: "source", err: err}
 	}
 	closers = append(closers, func() { src.Close() })
+	truth := sourceTruth(src, labels, uri, lg)
 	var srcBytes int64
 	if b, ok := src.(interface{ BufferBytes() int64 }); ok {
 		srcBytes = b.BufferBytes()
@@ -346,7 +347,7 @@ func setUpRun(rf *runFlags, stdout io.Writer, lg *runLog) (_ *preparedRun, err e
 	}
 
 	loop, err := live.New(live.Config{
-		Source: src, SourceName: uri, Session: sess, Pre: pre, Labels: labels, TopK: rf.topK,
+		Source: src, SourceName: uri, Session: sess, Pre: pre, Labels: labels, Truth: truth, TopK: rf.topK,
 		Outputs: sinks, MaxFrames: uint64(rf.maxFrames), Model: q.Name, Board: boardName(det),
 		Kernel: kernels.Describe(), Logf: lg.warnf, Infof: lg.infof, StatsEvery: rf.statsEvery,
 	})
@@ -389,6 +390,32 @@ func openRunSource(uri string, opts camera.Options, lg *runLog) (camera.Source, 
 		return s, uri, err
 	}
 	return s, name, err
+}
+
+// sourceTruth maps a source's class names (an ImageFolder tree's
+// folders, the bundled digits) to the model's labels by name, as eval
+// does; nil for a source without names (idx: its labels are the model's
+// indices). Folders that are no label give frames without truth.
+func sourceTruth(src camera.Source, labels []string, uri string, lg *runLog) []int {
+	c, ok := src.(interface{ Classes() []string })
+	if !ok {
+		return nil
+	}
+	classes := c.Classes()
+	if len(classes) == 0 {
+		return nil
+	}
+	truth := truthIndex(classes, labels)
+	var unknown []string
+	for i, t := range truth {
+		if t < 0 {
+			unknown = append(unknown, classes[i])
+		}
+	}
+	if len(unknown) > 0 {
+		lg.infof("source %s: folder(s) %s name none of the model's labels: their frames have no truth", uri, strings.Join(unknown, ", "))
+	}
+	return truth
 }
 
 // reconnectingSource wraps an open live source so that it is reopened

@@ -29,6 +29,7 @@ type jsonLine struct {
 	} `json:"top"`
 	LatencyMs *float64 `json:"latency_ms"`
 	Truth     *string  `json:"truth"`
+	File      *string  `json:"file"` // file sources only
 }
 
 // parseJSONLines parses every line strictly (unknown keys are errors) and
