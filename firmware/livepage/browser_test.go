@@ -498,6 +498,26 @@ func TestLivePageInBrowser(t *testing.T) {
 	}
 	screenshot(t, d, "live-page-phone.png", 390, 844)
 
+	// A camera-sized picture: its part spans many reads of the stream,
+	// which the page must join (noise, so the JPEG is over 100 KiB).
+	big := rgbFrame(camera.RGB24, 640, 480, 0)
+	for i := range big.Data {
+		big.Data[i] = byte(i*2654435761>>13) ^ byte(i)
+	}
+	big.Label = -1
+	// Its label is not ASCII: X-Result carries it as \u escapes.
+	show(big, 4, []live.Class{{Index: 1, Label: "chat 🐱 café", Score: 0.4}})
+	if pic, err := s.enc.latest(s); err != nil || len(pic.jpeg) < 100<<10 {
+		t.Fatalf("the noise picture is %d bytes (%v), want over 100 KiB", len(pic.jpeg), err)
+	}
+	waitFor(t, d, "a 640x480 stream picture as frame 4",
+		`document.getElementById("picture").dataset.mode === "stream" &&
+		 document.getElementById("frame").textContent === "4" &&
+		 document.getElementById("picture").width === 640 &&
+		 document.getElementById("picture").height === 480 &&
+		 document.getElementById("top1-label").textContent === "chat 🐱 café" &&
+		 document.getElementById("truth").textContent === ""`)
+
 	// If the stream breaks, the page falls back to snapshots, which follow too.
 	if err := d.eval(`snapshots(), true`, new(bool)); err != nil {
 		t.Fatal(err)
