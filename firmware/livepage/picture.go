@@ -9,22 +9,26 @@ import (
 	"sync"
 
 	"github.com/vggedge/vggedge/camera"
+	"github.com/vggedge/vggedge/firmware/live"
 )
 
-// encodedPicture is one JPEG of the newest picture. Its bytes are never
-// written again once published, so slow clients can hold on to them.
+// encodedPicture is one JPEG of the picture served, with its frame number
+// and result. Its bytes are never written again once published, so slow
+// clients can hold on to them.
 type encodedPicture struct {
-	n    uint64 // the sink's picture count it was made from
-	seq  uint64 // the frame's sequence number
-	jpeg []byte
+	version uint64 // the Server.shownV it was made from
+	seq     uint64 // the frame's sequence number
+	jpeg    []byte
+	result  []byte // X-Result, the frame's own result; nil before it has one
 }
 
-// pictureEncoder turns the sink's newest picture into a JPEG at most once
-// per picture, however many clients ask.
+// pictureEncoder turns the picture served into a JPEG at most once per
+// picture, however many clients ask.
 type pictureEncoder struct {
 	mu   sync.Mutex
 	last encodedPicture
 	raw  camera.Frame // the picture copied out of the sink
+	res  live.Result  // its result copied out of the sink
 	rgb  []byte
 	rgba *image.RGBA
 	gray *image.Gray
@@ -35,26 +39,44 @@ func (e *pictureEncoder) latest(s *Server) (encodedPicture, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s.mu.Lock()
-	n := s.picN
-	if n == 0 {
+	if s.shown < 0 {
 		s.mu.Unlock()
 		return encodedPicture{}, errNoPicture
 	}
-	if n == e.last.n {
+	v := s.shownV
+	if v == e.last.version {
 		s.mu.Unlock()
 		return e.last, nil
 	}
-	if s.pic.Format == camera.MJPEG {
+	sl := &s.slots[s.shown]
+	paired := sl.paired
+	if paired {
+		copyResult(&e.res, &sl.res)
+	}
+	var camJPEG []byte
+	if sl.pic.Format == camera.MJPEG {
 		// Camera JPEGs go out untouched: the browser decodes them, DHT or not.
-		e.last = encodedPicture{n: n, seq: s.pic.Seq, jpeg: bytes.Clone(s.pic.Data)}
-		s.mu.Unlock()
-		return e.last, nil
+		camJPEG = bytes.Clone(sl.pic.Data)
 	}
-	data := append(e.raw.Data[:0], s.pic.Data...)
-	e.raw = s.pic
+	data := e.raw.Data[:0]
+	if camJPEG == nil {
+		data = append(data, sl.pic.Data...)
+	}
+	e.raw = sl.pic
 	e.raw.Data = data
 	s.mu.Unlock()
 
+	var result []byte
+	if paired {
+		var err error
+		if result, err = resultHeader(&e.res); err != nil {
+			return encodedPicture{}, fmt.Errorf("picture %d: result: %w", e.raw.Seq, err)
+		}
+	}
+	if camJPEG != nil {
+		e.last = encodedPicture{version: v, seq: e.raw.Seq, jpeg: camJPEG, result: result}
+		return e.last, nil
+	}
 	img, err := e.image(&e.raw)
 	if err != nil {
 		return encodedPicture{}, fmt.Errorf("picture %d: %w", e.raw.Seq, err)
@@ -69,7 +91,7 @@ func (e *pictureEncoder) latest(s *Server) (encodedPicture, error) {
 	if err := jpeg.Encode(&e.out, img, &jpeg.Options{Quality: quality}); err != nil {
 		return encodedPicture{}, fmt.Errorf("picture %d: jpeg: %w", e.raw.Seq, err)
 	}
-	e.last = encodedPicture{n: n, seq: e.raw.Seq, jpeg: bytes.Clone(e.out.Bytes())}
+	e.last = encodedPicture{version: v, seq: e.raw.Seq, jpeg: bytes.Clone(e.out.Bytes()), result: result}
 	return e.last, nil
 }
 

@@ -19,7 +19,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vggedge/vggedge/camera"
 	"golang.org/x/net/netutil"
 )
 
@@ -40,7 +39,6 @@ const (
 	maxPictureWidth = 640
 	jpegQuality     = 80
 	streamBoundary  = "vggedgeframe"
-	partHeader      = "\r\nContent-Type: image/jpeg\r\n\r\n"
 )
 
 var errNoPicture = errors.New("no picture yet")
@@ -76,11 +74,16 @@ type Server struct {
 	closeOnce sync.Once
 	served    chan struct{} // closed when Serve has returned
 
-	mu      sync.Mutex   // guards pic, picN, res, resN; held for copies only
-	pic     camera.Frame // the newest picture; Data's capacity is reused
-	picN    uint64       // pictures observed; 0 = none yet
-	res     live.Result  // the newest result; Top's capacity is reused
-	resN    uint64       // results written; 0 = none yet
+	mu     sync.Mutex // guards the fields below; held for copies only
+	slots  [pictureSlots]pictureSlot
+	picN   uint64      // pictures observed; 0 = none yet
+	newest int         // the slot of the newest picture
+	shown  int         // the slot the page is served (see pair.go); -1 before the first picture
+	shownV uint64      // bumped whenever what shown names changes
+	paired bool        // some picture has had its result
+	res    live.Result // the newest result, for /api/status; Top's capacity is reused
+	resN   uint64      // results written; 0 = none yet
+
 	streams atomic.Int32 // /stream.mjpg clients attached
 
 	// cutMu guards cut: the open streams' controllers, so that Close can
@@ -133,6 +136,7 @@ func New(addr string, stats live.StatsSource, logf func(string, ...any), allowHo
 		done:   make(chan struct{}),
 		served: make(chan struct{}),
 		cut:    map[*http.ResponseController]struct{}{},
+		shown:  -1,
 
 		allowHosts: map[string]bool{},
 	}
@@ -225,29 +229,6 @@ func (s *Server) URL() string {
 	return "http://" + net.JoinHostPort(host, port) + "/"
 }
 
-// ObservePicture keeps a copy of the newest frame. It runs on the
-// inference goroutine: a memcpy into a buffer that grows to the largest
-// frame once, then never allocates again.
-func (s *Server) ObservePicture(f *camera.Frame) {
-	s.mu.Lock()
-	data := append(s.pic.Data[:0], f.Data...)
-	s.pic = *f
-	s.pic.Data = data
-	s.picN++
-	s.mu.Unlock()
-}
-
-// Write keeps a copy of the newest result.
-func (s *Server) Write(r *live.Result) error {
-	s.mu.Lock()
-	top := append(s.res.Top[:0], r.Top...)
-	s.res = *r
-	s.res.Top = top
-	s.resN++
-	s.mu.Unlock()
-	return nil
-}
-
 // Close ends the streams, then shuts the server down; clients that do not
 // let go within shutdownTimeout are disconnected.
 func (s *Server) Close() error {
@@ -308,26 +289,33 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	// clears the read deadline once a body-less request is read (its
 	// background read), so only the write deadline below applies
 	// (TestHTTPSinkStreamOutlivesReadTimeout).
-	// Chromium shows a part only once the next part's headers have arrived,
-	// so each part's boundary and headers go out right after the previous
-	// picture, not before the next one (which may be seconds away). The
-	// price: parts carry no Content-Length; clients split on the boundary.
+	// Each part's headers go out with its picture, since they name its
+	// frame (X-Frame) and that frame's result (X-Result), and Content-Length
+	// says where it ends; the boundary after it goes out right away. The
+	// page reads the stream itself and takes each part as soon as its
+	// bytes are in. (Chromium's own MJPEG viewer shows a part only once the
+	// next part's headers arrive: one picture late.)
 	rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
-	if _, err := io.WriteString(w, "--"+streamBoundary+partHeader); err != nil {
+	if _, err := io.WriteString(w, "--"+streamBoundary+"\r\n"); err != nil {
 		return
 	}
 	rc.Flush()
 	tick := time.NewTicker(streamInterval)
 	defer tick.Stop()
 	var sent uint64
+	var head []byte
 	for {
-		if pic, err := s.enc.latest(s); err == nil && pic.n != sent {
-			sent = pic.n
+		if pic, err := s.enc.latest(s); err == nil && pic.version != sent {
+			sent = pic.version
+			head = partHeader(head[:0], &pic)
 			rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+			if _, err := w.Write(head); err != nil {
+				return
+			}
 			if _, err := w.Write(pic.jpeg); err != nil {
 				return
 			}
-			if _, err := io.WriteString(w, "\r\n--"+streamBoundary+partHeader); err != nil {
+			if _, err := io.WriteString(w, "\r\n--"+streamBoundary+"\r\n"); err != nil {
 				return
 			}
 			if err := rc.Flush(); err != nil {
@@ -347,6 +335,19 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// partHeader appends the headers of pic's part of the stream to b.
+func partHeader(b []byte, pic *encodedPicture) []byte {
+	b = append(b, "Content-Type: image/jpeg\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(len(pic.jpeg)), 10)
+	b = append(b, "\r\nX-Frame: "...)
+	b = strconv.AppendUint(b, pic.seq, 10)
+	if pic.result != nil {
+		b = append(b, "\r\nX-Result: "...)
+		b = append(b, pic.result...)
+	}
+	return append(b, "\r\n\r\n"...)
+}
+
 func (s *Server) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 	pic, err := s.enc.latest(s)
 	h := w.Header()
@@ -363,6 +364,9 @@ func (s *Server) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "image/jpeg")
 	h.Set("Content-Length", strconv.Itoa(len(pic.jpeg)))
 	h.Set("X-Frame", strconv.FormatUint(pic.seq, 10))
+	if pic.result != nil {
+		h.Set("X-Result", string(pic.result))
+	}
 	w.Write(pic.jpeg)
 }
 

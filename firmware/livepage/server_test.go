@@ -691,7 +691,7 @@ func TestHTTPSinkEncodesOnlyOnRequest(t *testing.T) {
 		s.ObservePicture(rgbFrame(camera.RGB24, 64, 48, uint64(i)))
 	}
 	s.enc.mu.Lock()
-	encoded := s.enc.last.n
+	encoded := s.enc.last.version
 	s.enc.mu.Unlock()
 	if encoded != 0 {
 		t.Fatalf("encoded picture %d with no client", encoded)
@@ -702,8 +702,8 @@ func TestHTTPSinkEncodesOnlyOnRequest(t *testing.T) {
 		t.Errorf("the same picture gave different JPEGs")
 	}
 	s.enc.mu.Lock()
-	if s.enc.last.n != 20 || s.enc.last.seq != 19 {
-		t.Errorf("encoded picture count %d seq %d, want 20 and 19", s.enc.last.n, s.enc.last.seq)
+	if s.enc.last.version != 20 || s.enc.last.seq != 19 {
+		t.Errorf("encoded picture version %d seq %d, want 20 and 19", s.enc.last.version, s.enc.last.seq)
 	}
 	s.enc.mu.Unlock()
 }
@@ -859,14 +859,30 @@ func TestHTTPSinkSteadyStateAllocs(t *testing.T) {
 		f := frames[i%len(frames)]
 		f.Seq = uint64(i)
 		s.ObservePicture(f)
-		s.Write(results[i%len(results)])
+		// Results now on time, now a frame late: each pairs with its
+		// picture or finds it paired already.
+		r := results[i%len(results)]
+		r.Frame = uint64(max(i-1, 0))
+		if i%3 == 0 {
+			r.Frame = uint64(i)
+		}
+		s.Write(r)
 		i++
 	}
 	for range 10 { // warm-up: buffers grow to the largest frame and top-k
 		step()
 	}
+	s.mu.Lock()
+	before := s.shownV
+	s.mu.Unlock()
 	if n := testing.AllocsPerRun(200, step); n != 0 {
 		t.Errorf("ObservePicture+Write allocate %.1f times per frame after warm-up, want 0", n)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sl := s.slots[s.shown]; !sl.paired || sl.res.Frame != sl.pic.Seq || s.shownV-before < 100 {
+		t.Errorf("pictures were not paired with their results: shown frame %d paired %v with result %d; %d pairings in 201 frames",
+			sl.pic.Seq, sl.paired, sl.res.Frame, s.shownV-before)
 	}
 }
 

@@ -3,9 +3,11 @@ package livepage
 import (
 	_ "embed"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
+	"unicode/utf16"
 
 	"github.com/vggedge/vggedge/firmware/live"
 )
@@ -87,7 +89,7 @@ func (s *Server) snapshot() (live.Stats, *live.Result, *uint64) {
 		last = &r
 	}
 	if s.picN > 0 {
-		seq := s.pic.Seq
+		seq := s.slots[s.newest].pic.Seq
 		pic = &seq
 	}
 	s.mu.Unlock()
@@ -122,21 +124,84 @@ func (s *Server) status() statusJSON {
 	j.Stages.Inference = stageOf(st.Inference)
 	j.Stages.Sinks = stageOf(st.Sinks)
 	if last != nil {
-		for _, c := range last.Top {
-			j.Top = append(j.Top, classJSON{c.Index, c.Label, jsonFloat(c.Score)})
-		}
-		frame := last.Frame
-		j.Frame = &frame
-		j.LatencyMs = jsonFloat(last.LatencyMs)
-		if last.Truth >= 0 {
-			truth := last.TruthLabel
-			if truth == "" {
-				truth = strconv.Itoa(last.Truth)
-			}
-			j.Truth = &truth
-		}
+		r := resultOf(last, len(last.Top), -1)
+		j.Top, j.Frame, j.Truth, j.LatencyMs = r.Top, &r.Frame, r.Truth, r.LatencyMs
 	}
 	return j
+}
+
+// resultJSON is one frame's result: the X-Result header that comes with
+// each picture, and the result fields of /api/status.
+type resultJSON struct {
+	Frame     uint64      `json:"frame"`
+	Top       []classJSON `json:"top"`
+	Truth     *string     `json:"truth"` // its ground-truth label; null when unknown
+	LatencyMs jsonFloat   `json:"latency_ms"`
+}
+
+// resultOf is r with its best topN classes and labels cut to maxLabel
+// bytes (no cut when negative).
+func resultOf(r *live.Result, topN, maxLabel int) resultJSON {
+	j := resultJSON{Frame: r.Frame, Top: []classJSON{}, LatencyMs: jsonFloat(r.LatencyMs)}
+	for _, c := range r.Top[:min(topN, len(r.Top))] {
+		j.Top = append(j.Top, classJSON{c.Index, cutLabel(c.Label, maxLabel), jsonFloat(c.Score)})
+	}
+	if r.Truth >= 0 {
+		truth := r.TruthLabel
+		if truth == "" {
+			truth = strconv.Itoa(r.Truth)
+		}
+		truth = cutLabel(truth, maxLabel)
+		j.Truth = &truth
+	}
+	return j
+}
+
+// cutLabel cuts s to at most max bytes on a character boundary, marking
+// the cut with "…"; max < 0 keeps s whole.
+func cutLabel(s string, max int) string {
+	if max < 0 || len(s) <= max {
+		return s
+	}
+	n := 0
+	for i := range s {
+		if i > max-len("…") {
+			break
+		}
+		n = i
+	}
+	return s[:n] + "…"
+}
+
+// Bounds of the X-Result header: the page shows the best five, and a
+// label file's line can be any length, while browsers refuse responses
+// whose headers pass 256 KiB.
+const (
+	headerTop        = 5
+	headerLabelBytes = 256
+)
+
+// resultHeader is r as X-Result: JSON in printable ASCII, other characters
+// as \u escapes (browsers read header bytes as Latin-1, and a header may
+// carry no control characters).
+func resultHeader(r *live.Result) ([]byte, error) {
+	b, err := json.Marshal(resultOf(r, headerTop, headerLabelBytes))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(b)+len(b)/4)
+	for _, c := range string(b) { // json.Marshal writes valid UTF-8
+		switch {
+		case c >= 0x20 && c < 0x7f:
+			out = append(out, byte(c))
+		case c < 0x10000:
+			out = fmt.Appendf(out, `\u%04x`, c)
+		default:
+			hi, lo := utf16.EncodeRune(c)
+			out = fmt.Appendf(out, `\u%04x\u%04x`, hi, lo)
+		}
+	}
+	return out, nil
 }
 
 func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
