@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -97,5 +99,31 @@ func TestRunVideoErrors(t *testing.T) {
 				t.Errorf("stderr does not say %q in one error line:\n%s", tc.want, errOut)
 			}
 		})
+	}
+}
+
+// A stream's password stays out of the loop's stats, which the live page
+// and MQTT publish (the log and errors redact it already).
+func TestRunVideoStreamStatsHidePassword(t *testing.T) {
+	requireTool(t, "ffmpeg")
+	var rf runFlags
+	// With --size the stream is not probed: no server is needed.
+	if err := parseFlags(rf.flagSet(io.Discard), []string{"--model", "digits", "--source", "rtsp://user:secret@127.0.0.1:9/cam", "--size", "64x48"}); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	r, err := setUpRun(&rf, io.Discard, newRunLog(&log, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.sess.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r.loop.Run(ctx) // closes the source
+	if src := r.loop.Stats().Source; src != "rtsp://user:xxxxx@127.0.0.1:9/cam" {
+		t.Errorf("stats name the source %q", src)
+	}
+	if strings.Contains(log.String(), "secret") {
+		t.Errorf("log:\n%s", &log)
 	}
 }
