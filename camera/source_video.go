@@ -11,13 +11,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
 // Video files and network streams, decoded by ffmpeg as a supervised child
 // (see supervise.go) that writes raw frames to its stdout:
 //
-//	ffmpeg -nostdin -loglevel error -i INPUT -map 0:v:0 -vf [fps=N,]scale=W:H -pix_fmt P -vsync passthrough -f rawvideo -
+//	ffmpeg -nostdin -loglevel error -i INPUT -map 0:v:0 -vf [fps=N,]scale=W:H -pix_fmt P -fps_mode passthrough -f rawvideo -
 //
 // Raw frames are the cheapest to read correctly (one read per frame, no
 // JPEG encode and decode); their size comes from ffprobe, run once at
@@ -101,6 +102,9 @@ type videoConfig struct {
 	fps    float64 // 0: every frame
 	w, h   int
 	format PixelFormat
+	// syncOpt is ffmpeg's frame-sync option, -fps_mode or -vsync
+	// (ffmpegSyncOption).
+	syncOpt string
 }
 
 // ffmpegPixFmt is each raw format's ffmpeg -pix_fmt name.
@@ -109,11 +113,10 @@ var ffmpegPixFmt = map[PixelFormat]string{
 }
 
 // ffmpegArgs is ffmpeg's argument list (argv[1:]). -nostdin keeps it off
-// our terminal; -map 0:v:0 takes the stream ffprobe described; -vsync
-// passthrough writes each decoded frame once (the rawvideo muxer would
-// otherwise get constant-rate output, with frames duplicated or dropped
-// for a variable-rate file; -fps_mode is its newer name, absent before
-// ffmpeg 5.1).
+// our terminal; -map 0:v:0 takes the stream ffprobe described; the sync
+// option (videoConfig.syncOpt) set to passthrough writes each decoded
+// frame once: the rawvideo muxer would otherwise get constant-rate
+// output, with frames duplicated or dropped for a variable-rate file.
 func ffmpegArgs(c videoConfig) []string {
 	args := []string{"-nostdin", "-hide_banner", "-loglevel", "error"}
 	if c.rtsp {
@@ -127,7 +130,46 @@ func ffmpegArgs(c videoConfig) []string {
 		vf = "fps=" + strconv.FormatFloat(c.fps, 'g', -1, 64) + "," + vf
 	}
 	return append(args, "-i", c.input, "-map", "0:v:0", "-an", "-sn", "-dn",
-		"-vf", vf, "-pix_fmt", ffmpegPixFmt[c.format], "-vsync", "passthrough", "-f", "rawvideo", "-")
+		"-vf", vf, "-pix_fmt", ffmpegPixFmt[c.format], c.syncOpt, "passthrough", "-f", "rawvideo", "-")
+}
+
+// ffmpegSyncOpts caches ffmpegSyncOption per ffmpeg path.
+var ffmpegSyncOpts sync.Map
+
+// ffmpegSyncOption is the frame-sync option ffmpeg at path knows:
+// -fps_mode from version 5.1 on, -vsync before (deprecated since, and
+// compiled out of newer builds). A version it cannot read (a git build:
+// "N-113012-g…") is taken as new.
+func ffmpegSyncOption(path string) string {
+	if v, ok := ffmpegSyncOpts.Load(path); ok {
+		return v.(string)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, path, "-hide_banner", "-version").Output()
+	opt := syncOptionFor(string(out))
+	ffmpegSyncOpts.Store(path, opt)
+	return opt
+}
+
+// syncOptionFor reads "ffmpeg version 4.4.2-0ubuntu0.22.04.1 …" (or
+// "… version n7.0 …").
+func syncOptionFor(version string) string {
+	_, v, ok := strings.Cut(version, "ffmpeg version ")
+	v = strings.TrimPrefix(v, "n")
+	major, rest, ok2 := strings.Cut(v, ".")
+	maj, err := strconv.Atoi(major)
+	if !ok || !ok2 || err != nil {
+		return "-fps_mode"
+	}
+	if i := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
+		rest = rest[:i]
+	}
+	minor, _ := strconv.Atoi(rest) // no digits ("5-dev"): 0
+	if maj < 5 || maj == 5 && minor < 1 {
+		return "-vsync"
+	}
+	return "-fps_mode"
 }
 
 // videoProbe is what ffprobe says of the first video stream.
@@ -340,6 +382,7 @@ func startVideo(uri, ffmpeg string, c videoConfig, p videoProbe, want PixelForma
 		logf(o, "%s: not probed (the size is given); ffmpeg delivers %s %dx%d", uri, c.format, c.w, c.h)
 	}
 	s.file = file
+	c.syncOpt = ffmpegSyncOption(ffmpeg)
 	s.sup = newSupervisor(uri, "ffmpeg", append([]string{ffmpeg}, ffmpegArgs(c)...), o)
 	if file {
 		s.sup.finite, s.sup.once = true, true

@@ -275,17 +275,42 @@ func TestVideoFFmpegArgs(t *testing.T) {
 		c    videoConfig
 		want string
 	}{
-		{"file", videoConfig{input: "file:a:b.mp4", w: 64, h: 48, format: I420},
-			"-nostdin -hide_banner -loglevel error -i file:a:b.mp4 -map 0:v:0 -an -sn -dn -vf scale=64:48 -pix_fmt yuv420p -vsync passthrough -f rawvideo -"},
-		{"loop, fps, gray", videoConfig{input: "file:c.mkv", loop: true, fps: 2.5, w: 28, h: 28, format: GRAY8},
+		{"file", videoConfig{input: "file:a:b.mp4", w: 64, h: 48, format: I420, syncOpt: "-fps_mode"},
+			"-nostdin -hide_banner -loglevel error -i file:a:b.mp4 -map 0:v:0 -an -sn -dn -vf scale=64:48 -pix_fmt yuv420p -fps_mode passthrough -f rawvideo -"},
+		{"loop, fps, gray", videoConfig{input: "file:c.mkv", loop: true, fps: 2.5, w: 28, h: 28, format: GRAY8, syncOpt: "-vsync"},
 			"-nostdin -hide_banner -loglevel error -stream_loop -1 -i file:c.mkv -map 0:v:0 -an -sn -dn -vf fps=2.5,scale=28:28 -pix_fmt gray -vsync passthrough -f rawvideo -"},
-		{"rtsp over tcp", videoConfig{input: "rtsp://cam/s?ch=1&fps=5", rtsp: true, w: 640, h: 480, format: RGB24},
-			"-nostdin -hide_banner -loglevel error -rtsp_transport tcp -i rtsp://cam/s?ch=1&fps=5 -map 0:v:0 -an -sn -dn -vf scale=640:480 -pix_fmt rgb24 -vsync passthrough -f rawvideo -"},
+		{"rtsp over tcp", videoConfig{input: "rtsp://cam/s?ch=1&fps=5", rtsp: true, w: 640, h: 480, format: RGB24, syncOpt: "-fps_mode"},
+			"-nostdin -hide_banner -loglevel error -rtsp_transport tcp -i rtsp://cam/s?ch=1&fps=5 -map 0:v:0 -an -sn -dn -vf scale=640:480 -pix_fmt rgb24 -fps_mode passthrough -f rawvideo -"},
 	}
 	for _, tc := range tests {
 		if got := strings.Join(ffmpegArgs(tc.c), " "); got != tc.want {
 			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
 		}
+	}
+}
+
+// -fps_mode from ffmpeg 5.1 on, -vsync before; the version line of the
+// ffmpeg installed here picks an option that it takes.
+func TestVideoFFmpegSyncOption(t *testing.T) {
+	for _, tc := range []struct{ version, want string }{
+		{"ffmpeg version 5.1.9-0+deb12u1 Copyright (c) 2000-2026", "-fps_mode"},
+		{"ffmpeg version 4.4.2-0ubuntu0.22.04.1 Copyright", "-vsync"},
+		{"ffmpeg version 4.2.7-0ubuntu0.1", "-vsync"},
+		{"ffmpeg version 5.0.3 Copyright", "-vsync"},
+		{"ffmpeg version n7.0 Copyright", "-fps_mode"},
+		{"ffmpeg version 8.0 Copyright", "-fps_mode"},
+		{"ffmpeg version N-113012-g1234abcd Copyright", "-fps_mode"},
+		{"", "-fps_mode"},
+	} {
+		if got := syncOptionFor(tc.version); got != tc.want {
+			t.Errorf("%q: %s, want %s", tc.version, got, tc.want)
+		}
+	}
+	ff := requireTool(t, "ffmpeg")
+	opt := ffmpegSyncOption(ff)
+	if b, err := exec.Command(ff, "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=16x16:rate=5", "-frames:v", "2",
+		opt, "passthrough", "-f", "null", "-").CombinedOutput(); err != nil {
+		t.Errorf("ffmpeg %s passthrough: %v\n%s", opt, err, b)
 	}
 }
 
