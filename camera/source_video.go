@@ -18,7 +18,7 @@ import (
 // Video files and network streams, decoded by ffmpeg as a supervised child
 // (see supervise.go) that writes raw frames to its stdout:
 //
-//	ffmpeg -nostdin -loglevel error -i INPUT -map 0:v:0 -vf [fps=N,]scale=W:H -pix_fmt P -fps_mode passthrough -f rawvideo -
+//	ffmpeg -nostdin -loglevel error -i INPUT -map 0:v:0 -vf [fps=N,]scale=W:H,setpts=N -pix_fmt P -fps_mode passthrough -f rawvideo -
 //
 // Raw frames are the cheapest to read correctly (one read per frame, no
 // JPEG encode and decode); their size comes from ffprobe, run once at
@@ -125,7 +125,10 @@ func ffmpegArgs(c videoConfig) []string {
 	if c.loop {
 		args = append(args, "-stream_loop", "-1")
 	}
-	vf := fmt.Sprintf("scale=%d:%d", c.w, c.h)
+	// setpts=N numbers the frames: the rawvideo muxer has no use for
+	// their times, and complains of equal ones (a Matroska file's
+	// millisecond stamps, rounded).
+	vf := fmt.Sprintf("scale=%d:%d,setpts=N", c.w, c.h)
 	if c.fps > 0 {
 		vf = "fps=" + strconv.FormatFloat(c.fps, 'g', -1, 64) + "," + vf
 	}

@@ -25,7 +25,7 @@ func videoClip(t testing.TB, dir, name, size string, rate, secs int, extra ...st
 	ff := requireTool(t, "ffmpeg")
 	out := filepath.Join(dir, name)
 	args := []string{"-nostdin", "-loglevel", "error", "-f", "lavfi",
-		"-i", fmt.Sprintf("testsrc=size=%s:rate=%d", size, rate), "-t", strconv.Itoa(secs), "-pix_fmt", "yuv420p"}
+		"-i", fmt.Sprintf("testsrc=size=%s:rate=%d:duration=%d", size, rate, secs), "-pix_fmt", "yuv420p"}
 	args = append(append(args, extra...), out)
 	if b, err := exec.Command(ff, args...).CombinedOutput(); err != nil {
 		t.Fatalf("ffmpeg: %v\n%s", err, b)
@@ -59,9 +59,12 @@ func TestVideoFileFrames(t *testing.T) {
 	if b, err := exec.Command("ffmpeg", "-nostdin", "-loglevel", "error", "-i", clip, "-c", "copy", "-metadata:s:v", "rotate=90", rotated).CombinedOutput(); err != nil {
 		t.Fatalf("ffmpeg rotate: %v\n%s", err, b)
 	}
-	n := probedFrames(t, clip)
-	if n != 100 {
-		t.Fatalf("ffprobe counts %d frames in a 10 s clip at 10 fps", n)
+	// Variable frame rate: 25 frames at 10 fps, a 5 s gap, 25 more. A
+	// constant-rate output would fill the gap with 50 copies.
+	vfr := videoClip(t, dir, "vfr.mkv", "64x48", 10, 5, "-vf", `setpts=if(lt(N\,25)\,N\,N+50)/10/TB`, "-fps_mode", "passthrough")
+	n, nVFR := probedFrames(t, clip), probedFrames(t, vfr)
+	if n != 100 || nVFR != 50 {
+		t.Fatalf("ffprobe counts %d frames in a 10 s clip at 10 fps, %d in the variable-rate one", n, nVFR)
 	}
 	abs, _ := filepath.Abs(clip)
 	rel, _ := filepath.Rel(mustGetwd(t), clip)
@@ -83,9 +86,12 @@ func TestVideoFileFrames(t *testing.T) {
 		{"fps resamples", "video:" + clip + "?fps=5", Options{}, I420, 64, 48, n / 2},
 		{"flag fps", clip, Options{FPS: 2.5}, I420, 64, 48, n / 4},
 		{"rotation swaps sides", "video:" + rotated, Options{}, I420, 48, 64, n},
+		{"variable frame rate", "video:" + vfr, Options{}, I420, 64, 48, nVFR},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			var log syncLog
+			tc.o.Logf = log.logf
 			s, err := Open(tc.uri, tc.o)
 			if err != nil {
 				t.Fatal(err)
@@ -114,6 +120,10 @@ func TestVideoFileFrames(t *testing.T) {
 			}
 			if err := s.Read(&f); !errors.Is(err, io.EOF) {
 				t.Errorf("Read after the end: %v", err)
+			}
+			// ffmpeg said nothing on stderr: its status has no last line.
+			if l := log.String(); !strings.Contains(l, "ffmpeg exited (exit status 0): the source ended") {
+				t.Errorf("log:\n%s", l)
 			}
 		})
 	}
@@ -276,11 +286,11 @@ func TestVideoFFmpegArgs(t *testing.T) {
 		want string
 	}{
 		{"file", videoConfig{input: "file:a:b.mp4", w: 64, h: 48, format: I420, syncOpt: "-fps_mode"},
-			"-nostdin -hide_banner -loglevel error -i file:a:b.mp4 -map 0:v:0 -an -sn -dn -vf scale=64:48 -pix_fmt yuv420p -fps_mode passthrough -f rawvideo -"},
+			"-nostdin -hide_banner -loglevel error -i file:a:b.mp4 -map 0:v:0 -an -sn -dn -vf scale=64:48,setpts=N -pix_fmt yuv420p -fps_mode passthrough -f rawvideo -"},
 		{"loop, fps, gray", videoConfig{input: "file:c.mkv", loop: true, fps: 2.5, w: 28, h: 28, format: GRAY8, syncOpt: "-vsync"},
-			"-nostdin -hide_banner -loglevel error -stream_loop -1 -i file:c.mkv -map 0:v:0 -an -sn -dn -vf fps=2.5,scale=28:28 -pix_fmt gray -vsync passthrough -f rawvideo -"},
+			"-nostdin -hide_banner -loglevel error -stream_loop -1 -i file:c.mkv -map 0:v:0 -an -sn -dn -vf fps=2.5,scale=28:28,setpts=N -pix_fmt gray -vsync passthrough -f rawvideo -"},
 		{"rtsp over tcp", videoConfig{input: "rtsp://cam/s?ch=1&fps=5", rtsp: true, w: 640, h: 480, format: RGB24, syncOpt: "-fps_mode"},
-			"-nostdin -hide_banner -loglevel error -rtsp_transport tcp -i rtsp://cam/s?ch=1&fps=5 -map 0:v:0 -an -sn -dn -vf scale=640:480 -pix_fmt rgb24 -fps_mode passthrough -f rawvideo -"},
+			"-nostdin -hide_banner -loglevel error -rtsp_transport tcp -i rtsp://cam/s?ch=1&fps=5 -map 0:v:0 -an -sn -dn -vf scale=640:480,setpts=N -pix_fmt rgb24 -fps_mode passthrough -f rawvideo -"},
 	}
 	for _, tc := range tests {
 		if got := strings.Join(ffmpegArgs(tc.c), " "); got != tc.want {
