@@ -28,17 +28,23 @@
 // "csi://0" (the Pi camera through rpicam-vid/libcamera-vid, or a Jetson's
 // nvarguscamerasrc through gst-launch-1.0, no cgo), "v4l2:///dev/video0",
 // "pipe:CMD" (raw frames or MJPEG from a shell command's stdout, with
-// --format and --size), "file://GLOB|DIR" (JPEG/PNG files; an ImageFolder
-// directory labels frames, and every frame carries its path in File), "idx:PATH" (MNIST idx sets), "synthetic" (a
+// --format and --size), "video:PATH" or a bare clip.mp4 (a video file,
+// every frame, then io.EOF; not live), "rtsp://…", "rtsps://…", "http://…",
+// "https://…" (live streams; both decoded by ffmpeg into raw frames sized
+// by ffprobe), "file://GLOB|DIR" (JPEG/PNG files; an ImageFolder
+// directory labels frames, and every frame carries its path in File),
+// "idx:PATH" (MNIST idx sets), "synthetic" (a
 // moving test pattern) and "bundled:digits" (1000 MNIST test digits
 // embedded in the binary, paced like a camera). OpenDefault picks the
-// first camera that exists. Programs behind csi:// and pipe: are
-// supervised: own process group, SIGTERM then SIGKILL on Close, reaped,
-// restarted with backoff when they die or send MaxCorruptRun corrupt
-// frames in a row (corrupt frames are logged at most once a second, with a
-// count of the lines held back); Reconnecting does the same for
-// any live source that fails. Reads reuse Frame.Data and allocate nothing
-// in the steady state (files excepted: each is decoded).
+// first camera that exists. Programs behind csi://, pipe:, video: and
+// the stream URLs are supervised: own process group, SIGTERM then SIGKILL
+// on Close, reaped, restarted with backoff (a video file's ffmpeg
+// excepted: it would start the file over) when they die or send
+// MaxCorruptRun corrupt frames in a row (corrupt frames are logged at most
+// once a second, with a count of the lines held back); Reconnecting does
+// the same for any live source that fails. Reads reuse Frame.Data and
+// allocate nothing in the steady state (image files excepted: each is
+// decoded).
 //
 // Frames become model input through a Preprocessor (NewPreprocessor,
 // Into): any PixelFormat (YUYV, I420, NV12, MJPEG, RGB24, BGR24, GRAY) to

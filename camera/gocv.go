@@ -15,9 +15,10 @@ import (
 	"gocv.io/x/gocv"
 )
 
-// OpenCV capture through gocv (cgo, libopencv-dev), for what the pure-Go
-// sources cannot read: video files in any codec FFmpeg knows, RTSP/HTTP
-// streams, and GStreamer pipelines (CSI cameras on Jetson, libcamera).
+// OpenCV capture through gocv (cgo, libopencv-dev): video files, RTSP/HTTP
+// streams and GStreamer pipelines (CSI cameras on Jetson, libcamera)
+// decoded in process. The default build reads files and streams through
+// an ffmpeg child instead (video:, rtsp://, http://: source_video.go).
 
 // gocvBuilt tells tests and messages whether this binary has OpenCV.
 const gocvBuilt = true

@@ -74,10 +74,15 @@ func Schemes() []string {
 }
 
 // Open opens a source by URI: "v4l2:///dev/video0", "csi://0",
-// "pipe:CMD", "gocv:…", "file://GLOB|DIR", "idx:PATH", "synthetic".
+// "pipe:CMD", "gocv:…", "file://GLOB|DIR", "idx:PATH", "synthetic",
+// "video:PATH", "rtsp://…", "http://…". A URI of no known scheme whose
+// name ends in a video extension (clip.mp4) is a video: file.
 func Open(uri string, o Options) (Source, error) {
 	scheme, rest, _ := strings.Cut(uri, ":")
 	open, ok := openers[scheme]
+	if !ok && isVideoName(uri) {
+		open, rest, ok = openers["video"], uri, true
+	}
 	if !ok {
 		return nil, fmt.Errorf("source %q: unknown scheme %q (have %s)", uri, scheme, strings.Join(Schemes(), ", "))
 	}

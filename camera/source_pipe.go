@@ -85,6 +85,8 @@ type streamSource struct {
 	// child's first frame gets FirstFrameAllowance times as long.
 	timeout   time.Duration
 	framesGen uint64
+	// file: the frames of a video file, each to be classified: not live.
+	file bool
 }
 
 func newStreamSource(uri string, format PixelFormat, w, h int) (*streamSource, error) {
@@ -177,8 +179,9 @@ func (s *streamSource) readFrame(out *os.File, gen uint64, f *Frame) error {
 	return nil
 }
 
-// Live reports true: the command produces frames in real time.
-func (s *streamSource) Live() bool { return true }
+// Live reports true, the command producing frames in real time, except
+// for a video file's decoder.
+func (s *streamSource) Live() bool { return !s.file }
 
 // Reconnects counts the times the command was restarted.
 func (s *streamSource) Reconnects() uint64 { return s.sup.restarts.Load() }

@@ -160,6 +160,11 @@ type supervisor struct {
 	// camera program that exits, even with 0, is restarted.
 	finite bool
 	ended  bool // a finite child exited 0; guarded by mu
+	// once: a child that fails is not run again (a video file's
+	// decoder, which would start the file over); failed is how it ended,
+	// what output returns from then on. Guarded by mu.
+	once   bool
+	failed error
 }
 
 // ErrEnded is what a supervised source's Read returns once its command
@@ -192,10 +197,13 @@ func (s *supervisor) output() (*os.File, uint64, error) {
 		s.mu.Lock()
 		select {
 		case <-s.done:
-			ended := s.ended
+			ended, failed := s.ended, s.failed
 			s.mu.Unlock()
 			if ended {
 				return nil, 0, ErrEnded
+			}
+			if failed != nil {
+				return nil, 0, failed
 			}
 			return nil, 0, ErrClosed
 		default:
@@ -280,6 +288,14 @@ func (s *supervisor) restart(gen uint64, cause error, lim *logLimiter) error {
 		}
 	}
 	c.stop()
+	if s.once {
+		err := fmt.Errorf("%s %s", s.prog, why)
+		s.mu.Lock()
+		s.failed = err
+		s.mu.Unlock()
+		s.close()
+		return err
+	}
 	if lim != nil {
 		lim.logf(s.o, "%s: %s %s; restarting in %v", s.uri, s.prog, why, wait)
 	} else {

@@ -128,10 +128,10 @@ func (rf *runFlags) flagSet(stdout io.Writer) *flag.FlagSet {
 	fs := newFlags("run", stdout)
 	fs.StringVar(&rf.config, "config", "", "read settings from this YAML file first (see firmware/vggedge/vggedge.example.yaml); flags given here win")
 	fs.StringVar(&rf.model, "model", "digits", "a model file, or an embedded model (digits); its int8 weights run")
-	fs.StringVar(&rf.source, "source", "", "frames: v4l2:///dev/videoN, csi://N, pipe:CMD, file://DIR, idx:PATH, synthetic, bundled:digits (default: the first camera, else bundled:digits)")
-	fs.StringVar(&rf.format, "format", "", "pixel format a pipe writes or the camera should send: YUYV, I420, NV12, MJPEG, RGB24, BGR24, GRAY")
-	fs.StringVar(&rf.size, "size", "", "frame size WxH for pipes and cameras, e.g. 640x480")
-	fs.Float64Var(&rf.fps, "fps", 0, "frame rate wanted from the camera (0: its default)")
+	fs.StringVar(&rf.source, "source", "", "frames: v4l2:///dev/videoN, csi://N, video:PATH (or clip.mp4), rtsp://…, http://…, pipe:CMD, file://DIR, idx:PATH, synthetic, bundled:digits (default: the first camera, else bundled:digits)")
+	fs.StringVar(&rf.format, "format", "", "pixel format a pipe writes, the camera should send or ffmpeg should write: YUYV, I420, NV12, MJPEG, RGB24, BGR24, GRAY")
+	fs.StringVar(&rf.size, "size", "", "frame size WxH for pipes and cameras, or to scale videos and streams to, e.g. 640x480")
+	fs.Float64Var(&rf.fps, "fps", 0, "frame rate wanted from the camera or stream, or frames per second of a video file to classify (0: its default, every frame of a file)")
 	fs.IntVar(&rf.maxFrames, "max-frames", 0, "stop after N classified frames (0: run until the source ends or a signal)")
 	fs.IntVar(&rf.threads, "threads", runtime.NumCPU(), "inference threads")
 	fs.IntVar(&rf.topK, "topk", 5, "classes per result")
@@ -347,7 +347,7 @@ func setUpRun(rf *runFlags, stdout io.Writer, lg *runLog) (_ *preparedRun, err e
 	}
 
 	loop, err := live.New(live.Config{
-		Source: src, SourceName: uri, Session: sess, Pre: pre, Labels: labels, Truth: truth, TopK: rf.topK,
+		Source: src, SourceName: redactURLs(uri), Session: sess, Pre: pre, Labels: labels, Truth: truth, TopK: rf.topK,
 		Outputs: sinks, MaxFrames: uint64(rf.maxFrames), Model: q.Name, Board: boardName(det),
 		Kernel: kernels.Describe(), Logf: lg.warnf, Infof: lg.infof, StatsEvery: rf.statsEvery,
 	})
