@@ -11,7 +11,8 @@ import (
 // This file's underCI and missingTool are the same as in every package
 // whose tests run external tools (camera, firmware, infer/kernels); test
 // helpers cannot be shared across packages without a package of their own.
-// torchPython and requireTorch are the same in quant/torchio and camera.
+// torchPython and requireTorch are the same in quant/torchio and in camera
+// (torch_helpers_test.go).
 
 // underCI reports whether the tests run in CI (CI set and not false, as CI
 // systems and .ci/run set it), which installs every tool they use.
