@@ -109,6 +109,9 @@ func writeRGBPNG(t *testing.T, path string, f *Frame) {
 //
 //	go test -count=1 -v -run TestPreprocessMatchesTorchvision ./camera
 func TestPreprocessMatchesTorchvision(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short: runs PyTorch (~10 s; the qemu and race runs of CI skip it, go test ./... runs it)")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	py := requireTorch(t, ctx)
