@@ -51,7 +51,9 @@
 // u8 CHW in the InputSpec's channel order (RGB, BGR, or BT.601 luma for
 // GRAY), resized as torchvision's Resize+CenterCrop ("resize-crop") or
 // straight ("stretch"), by area averaging where an axis shrinks 2× or more
-// and bilinearly otherwise. Only the rows and columns the resize reads are
+// and bilinearly otherwise, or as PIL's antialiased bilinear (what
+// torchvision's Resize does to PIL images) when the spec's ResizeFilter
+// is "bilinear-antialias". Only the rows and columns the resize reads are
 // colour-converted. Raw YUV is read as BT.601 limited range (the V4L2 and
 // libcamera default; Preprocessor.YUV selects BT601Full), JPEG as JFIF full
 // range. MJPEG frames go through JPEGDecoder, our own baseline decoder

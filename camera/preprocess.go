@@ -22,7 +22,10 @@ import (
 // centres. Plain bilinear sampling of a large shrink reads 2 of every n
 // pixels and aliases (moiré, flicker on fine texture), which is why PIL and
 // torchvision's antialias widen the filter when they downscale; the box
-// filter is the cheap form of that.
+// filter is the cheap form of that. InputSpec.ResizeFilter
+// "bilinear-antialias" selects PIL's own filter instead (a triangle
+// widened by the shrink factor: more taps, the pixels a model trained
+// with torchvision's default PIL preprocessing saw, to within a level).
 //
 // A Preprocessor is not safe for concurrent use.
 type Preprocessor struct {
@@ -84,6 +87,9 @@ func NewPreprocessor(in infer.Shape, spec infer.InputSpec) (*Preprocessor, error
 		}
 	default:
 		return nil, fmt.Errorf("preprocess: resize %q: want resize-crop or stretch", spec.Resize)
+	}
+	if spec.ResizeFilter != "" && spec.ResizeFilter != infer.ResizeBilinearAntialias {
+		return nil, fmt.Errorf("preprocess: resize filter %q: want %s or none (area/bilinear)", spec.ResizeFilter, infer.ResizeBilinearAntialias)
 	}
 	p := &Preprocessor{in: in, spec: spec}
 	p.jpeg.lumaOnly = in.C == 1
@@ -230,8 +236,9 @@ func (p *Preprocessor) plan(sw, sh int) {
 		offX = int(math.RoundToEven(float64(rw-p.in.W) / 2))
 		offY = int(math.RoundToEven(float64(rh-p.in.H) / 2))
 	}
-	planAxis(&p.hz, sw, rw, offX, p.in.W)
-	planAxis(&p.vt, sh, rh, offY, p.in.H)
+	aa := p.spec.ResizeFilter == infer.ResizeBilinearAntialias
+	planAxis(&p.hz, sw, rw, offX, p.in.W, aa)
+	planAxis(&p.vt, sh, rh, offY, p.in.H, aa)
 	n := p.vt.hi - p.vt.lo
 	if cap(p.rowUsed) < n {
 		p.rowUsed = make([]bool, n)
@@ -249,10 +256,12 @@ func (p *Preprocessor) plan(sw, sh int) {
 }
 
 // planAxis maps src source pixels, resized to resized and cropped from off,
-// onto out output pixels.
-func planAxis(a *axisPlan, src, resized, off, out int) {
+// onto out output pixels: with antialias, PIL's bilinear (see
+// antialiasTaps), else area averaging for a shrink of 2× or more and
+// bilinear otherwise.
+func planAxis(a *axisPlan, src, resized, off, out int, antialias bool) {
 	scale := float64(src) / float64(resized)
-	a.area = scale >= 2
+	a.area = scale >= 2 && !antialias
 	type tap struct {
 		i int
 		w float64
@@ -261,7 +270,12 @@ func planAxis(a *axisPlan, src, resized, off, out int) {
 	taps := 1
 	for i := range out {
 		var t []tap
-		if a.area {
+		if antialias {
+			lo, ws := antialiasTaps(src, scale, off+i)
+			for k, w := range ws {
+				t = append(t, tap{lo + k, w})
+			}
+		} else if a.area {
 			lo := min(max(float64(off+i)*scale, 0), float64(src))
 			hi := min(max(float64(off+i+1)*scale, 0), float64(src))
 			if hi-lo < 1e-9 { // entirely outside the picture: the nearest edge pixel
@@ -280,6 +294,9 @@ func planAxis(a *axisPlan, src, resized, off, out int) {
 			if f > 0 && j+1 < src {
 				t = append(t, tap{j + 1, f})
 			}
+		}
+		if len(t) == 0 { // outside the picture (a crop past the resized edge): the nearest edge pixel
+			t = append(t, tap{min(max(int(float64(off+i)*scale), 0), src-1), 1})
 		}
 		contrib[i] = t
 		taps = max(taps, t[len(t)-1].i-t[0].i+1)
@@ -309,4 +326,35 @@ func planAxis(a *axisPlan, src, resized, off, out int) {
 		ws[big] += 1<<weightBits - sum
 		a.lo, a.hi = min(a.lo, start), max(a.hi, start+taps)
 	}
+}
+
+// antialiasTaps returns the weights of resized pixel i under PIL's
+// bilinear resize (Image.resize with BILINEAR, which torchvision's Resize
+// uses on PIL images), for source pixels lo, lo+1, …: a triangle filter
+// centred on the pixel's centre in the source, (i+0.5)·scale, whose
+// support is widened from 1 to scale pixels when shrinking, so every
+// source pixel contributes; weights normalised to sum to 1. An index
+// entirely outside the picture gets none.
+func antialiasTaps(src int, scale float64, i int) (lo int, ws []float64) {
+	support := max(scale, 1)
+	centre := (float64(i) + 0.5) * scale
+	lo = max(int(centre-support+0.5), 0)
+	hi := min(int(centre+support+0.5), src)
+	var sum float64
+	for j := lo; j < hi; j++ {
+		w := max(1-math.Abs((float64(j)-centre+0.5)/support), 0)
+		if w == 0 && len(ws) == 0 {
+			lo = j + 1 // no zero taps in front
+			continue
+		}
+		ws = append(ws, w)
+		sum += w
+	}
+	for len(ws) > 0 && ws[len(ws)-1] == 0 {
+		ws = ws[:len(ws)-1]
+	}
+	for k := range ws {
+		ws[k] /= sum
+	}
+	return lo, ws
 }

@@ -399,6 +399,7 @@ func TestImageToCHWMatchesPreprocessor(t *testing.T) {
 		{infer.Shape{C: 3, H: 64, W: 64}, infer.InputSpec{ChannelOrder: "RGB", Resize: "resize-crop", ResizeShorter: 72}},
 		{infer.Shape{C: 3, H: 30, W: 40}, infer.InputSpec{ChannelOrder: "BGR", Resize: "stretch"}},
 		{infer.Shape{C: 1, H: 28, W: 28}, infer.InputSpec{ChannelOrder: "GRAY", Resize: "stretch"}},
+		{infer.Shape{C: 3, H: 24, W: 24}, infer.InputSpec{ChannelOrder: "RGB", Resize: "resize-crop", ResizeShorter: 27, ResizeFilter: infer.ResizeBilinearAntialias}},
 	}
 	for name, img := range testImages(t) {
 		b := img.Bounds()
@@ -500,6 +501,7 @@ func TestPreprocessAllocs(t *testing.T) {
 		{infer.Shape{C: 3, H: 32, W: 32}, infer.InputSpec{ChannelOrder: "RGB", Resize: "resize-crop", ResizeShorter: 36}},
 		{infer.Shape{C: 3, H: 100, W: 100}, infer.InputSpec{ChannelOrder: "BGR", Resize: "stretch"}},
 		{infer.Shape{C: 1, H: 28, W: 28}, infer.InputSpec{ChannelOrder: "GRAY", Resize: "stretch"}},
+		{infer.Shape{C: 3, H: 32, W: 32}, infer.InputSpec{ChannelOrder: "RGB", Resize: "resize-crop", ResizeShorter: 36, ResizeFilter: infer.ResizeBilinearAntialias}},
 	} {
 		p, err := NewPreprocessor(s.in, s.spec)
 		if err != nil {
@@ -529,6 +531,7 @@ func TestPreprocessErrors(t *testing.T) {
 		{"rgb with 1 channel", infer.Shape{C: 1, H: 8, W: 8}, good, "RGB needs 3 input channels"},
 		{"unknown order", infer.Shape{C: 3, H: 8, W: 8}, infer.InputSpec{ChannelOrder: "rgb", Resize: "stretch"}, `channel order "rgb": want RGB, BGR or GRAY`},
 		{"unknown resize", infer.Shape{C: 3, H: 8, W: 8}, infer.InputSpec{ChannelOrder: "RGB", Resize: "crop"}, `resize "crop"`},
+		{"unknown filter", infer.Shape{C: 3, H: 8, W: 8}, infer.InputSpec{ChannelOrder: "RGB", Resize: "stretch", ResizeFilter: "lanczos"}, `resize filter "lanczos": want bilinear-antialias`},
 		{"shorter too small", infer.Shape{C: 3, H: 8, W: 8}, infer.InputSpec{ChannelOrder: "RGB", Resize: "resize-crop", ResizeShorter: 7}, "resize_shorter 7"},
 		{"empty input", infer.Shape{C: 3, H: 0, W: 8}, good, "want 1..16384"},
 	} {
@@ -608,12 +611,21 @@ func benchFrames(b *testing.B) map[string]*Frame {
 
 func BenchmarkPreprocess(b *testing.B) {
 	frames := benchFrames(b)
+	pil := infer.ImageNetSpec()
+	pil.ResizeFilter = infer.ResizeBilinearAntialias
+	pil64 := pil
+	pil64.ResizeShorter = 73
+	area64 := infer.ImageNetSpec()
+	area64.ResizeShorter = 73
 	for _, s := range []struct {
 		name string
 		in   infer.Shape
 		spec infer.InputSpec
 	}{
 		{"224RGB", infer.Shape{C: 3, H: 224, W: 224}, infer.ImageNetSpec()},
+		{"224RGB-antialias", infer.Shape{C: 3, H: 224, W: 224}, pil},
+		{"64RGB", infer.Shape{C: 3, H: 64, W: 64}, area64},
+		{"64RGB-antialias", infer.Shape{C: 3, H: 64, W: 64}, pil64},
 		{"28GRAY", infer.Shape{C: 1, H: 28, W: 28}, infer.InputSpec{ChannelOrder: "GRAY", Resize: "stretch"}},
 	} {
 		for _, name := range []string{"YUYV", "I420", "MJPEG"} {
@@ -680,6 +692,79 @@ func TestPreprocessSizeChange(t *testing.T) {
 			}
 			if !bytes.Equal(got, want) {
 				t.Fatalf("round %d frame %d (%s %dx%d): reused Preprocessor differs from a fresh one", round, i, f.Format, f.Width, f.Height)
+			}
+		}
+	}
+}
+
+// TestAntialiasTaps checks PIL's bilinear weights where they are known in
+// closed form: a 2× shrink is the [1 3 3 1]/8 kernel (renormalised where
+// it hangs over the edge), a 4× one a triangle 8 pixels wide, and an
+// enlargement plain bilinear between the two nearest centres.
+func TestAntialiasTaps(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		src        int
+		scale      float64
+		i, wantLo  int
+		wantWeight []float64
+	}{
+		{"2x interior", 8, 2, 1, 1, []float64{1. / 8, 3. / 8, 3. / 8, 1. / 8}},
+		{"2x left edge", 8, 2, 0, 0, []float64{3. / 7, 3. / 7, 1. / 7}},
+		{"2x right edge", 8, 2, 3, 5, []float64{1. / 7, 3. / 7, 3. / 7}},
+		{"4x interior", 16, 4, 1, 2, []float64{1. / 32, 3. / 32, 5. / 32, 7. / 32, 7. / 32, 5. / 32, 3. / 32, 1. / 32}},
+		{"2x enlarge", 4, 0.5, 3, 1, []float64{0.75, 0.25}},   // centre 1.75: between pixels 1 and 2
+		{"2x enlarge 2", 4, 0.5, 2, 0, []float64{0.25, 0.75}}, // centre 1.25: between 0 and 1
+		{"past the edge", 4, 1, 9, 0, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			lo, ws := antialiasTaps(c.src, c.scale, c.i)
+			ok := len(ws) == len(c.wantWeight) && (len(ws) == 0 || lo == c.wantLo)
+			for k := range ws {
+				ok = ok && math.Abs(ws[k]-c.wantWeight[k]) < 1e-12
+			}
+			if !ok {
+				t.Errorf("antialiasTaps(%d, %g, %d) = %d %v, want %d %v", c.src, c.scale, c.i, lo, ws, c.wantLo, c.wantWeight)
+			}
+		})
+	}
+}
+
+// TestAntialiasFlatStaysFlat: every output's weights sum to exactly 1 at
+// any shrink, so a flat picture comes out flat (13× and 1.3× shrinks, an
+// enlargement, and a crop wider than the resized picture).
+func TestAntialiasFlatStaysFlat(t *testing.T) {
+	for _, c := range []struct {
+		in   infer.Shape
+		w, h int
+		spec infer.InputSpec
+	}{
+		{infer.Shape{C: 3, H: 32, W: 32}, 640, 480, infer.InputSpec{ChannelOrder: "RGB", Resize: "resize-crop", ResizeShorter: 36}},
+		{infer.Shape{C: 3, H: 320, W: 320}, 640, 480, infer.InputSpec{ChannelOrder: "RGB", Resize: "resize-crop", ResizeShorter: 365}},
+		{infer.Shape{C: 3, H: 64, W: 64}, 30, 20, infer.InputSpec{ChannelOrder: "BGR", Resize: "stretch"}},
+		{infer.Shape{C: 3, H: 40, W: 80}, 50, 50, infer.InputSpec{ChannelOrder: "RGB", Resize: "resize-crop", ResizeShorter: 40}},
+	} {
+		c.spec.ResizeFilter = infer.ResizeBilinearAntialias
+		p, err := NewPreprocessor(c.in, c.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := &Frame{Format: RGB24, Width: c.w, Height: c.h, Data: make([]byte, 3*c.w*c.h)}
+		for i := range c.w * c.h {
+			f.Data[3*i], f.Data[3*i+1], f.Data[3*i+2] = 17, 128, 251
+		}
+		dst := make([]byte, c.in.Elems())
+		if err := p.Into(dst, f); err != nil {
+			t.Fatal(err)
+		}
+		plane := c.in.H * c.in.W
+		for i, v := range dst {
+			want := [3]byte{17, 128, 251}[i/plane]
+			if c.spec.ChannelOrder == "BGR" {
+				want = [3]byte{251, 128, 17}[i/plane]
+			}
+			if v != want {
+				t.Fatalf("%dx%d → %v: pixel %d = %d, want %d", c.w, c.h, c.in, i, v, want)
 			}
 		}
 	}

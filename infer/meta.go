@@ -29,7 +29,16 @@ type InputSpec struct {
 	// as torchvision's Resize(256) + CenterCrop(224)) or "stretch".
 	Resize        string
 	ResizeShorter int
+	// ResizeFilter is how pixels are resampled: "" (vggedge's default:
+	// area averaging along an axis shrunk 2× or more, else bilinear) or
+	// ResizeBilinearAntialias.
+	ResizeFilter string
 }
+
+// ResizeBilinearAntialias is PIL's bilinear resize, the one torchvision's
+// Resize applies to PIL images and so the one most models were trained
+// with: a triangle filter widened by the shrink factor.
+const ResizeBilinearAntialias = "bilinear-antialias"
 
 // ImageNetSpec is torchvision's ImageNet preprocessing.
 func ImageNetSpec() InputSpec {
@@ -67,6 +76,9 @@ func (s *InputSpec) Validate(in Shape) error {
 		}
 	default:
 		return fmt.Errorf("resize %q: want resize-crop or stretch", s.Resize)
+	}
+	if s.ResizeFilter != "" && s.ResizeFilter != ResizeBilinearAntialias {
+		return fmt.Errorf("resize_filter %q: want %s or none (vggedge's area/bilinear)", s.ResizeFilter, ResizeBilinearAntialias)
 	}
 	return nil
 }

@@ -51,6 +51,9 @@ func runInfo(args []string, stdout io.Writer) (int, error) {
 	if s.Resize == "resize-crop" {
 		fmt.Fprintf(&b, " (shorter side %d, centre crop)", s.ResizeShorter)
 	}
+	if s.ResizeFilter != "" {
+		fmt.Fprintf(&b, ", filter %s", s.ResizeFilter)
+	}
 	b.WriteString("\n")
 	fmt.Fprintf(&b, "labels     %d: %s\n", len(meta.Labels), abbreviate(meta.Labels, 10))
 	p := meta.Prov

@@ -34,6 +34,7 @@ type specJSON struct {
 	Std           []float32 `json:"std"`
 	Resize        string    `json:"resize"`
 	ResizeShorter int       `json:"resize_shorter,omitempty"`
+	ResizeFilter  string    `json:"resize_filter,omitempty"`
 }
 
 type int8LayerJSON struct {
@@ -81,7 +82,7 @@ func writeInfoJSON(w io.Writer, f *vgm.File, source string, arch *infer.Model, c
 	meta := f.Meta()
 	s := meta.Spec
 	out := infoJSON{Model: f.Name(), Source: source, Contains: contains, Input: shapeJSON(arch.Input),
-		Spec:   specJSON{s.ChannelOrder, s.Mean, s.Std, s.Resize, s.ResizeShorter},
+		Spec:   specJSON{s.ChannelOrder, s.Mean, s.Std, s.Resize, s.ResizeShorter, s.ResizeFilter},
 		Labels: meta.Labels, Provenance: provJSON(meta.Prov), Cost: map[string]costJSON{},
 		FloatGEMM: kernels.GemmFloatKernel()}
 	for _, prec := range []infer.Precision{infer.Int8, infer.FP32} {

@@ -153,6 +153,7 @@ func TestBadInput(t *testing.T) {
 		{"tiny input", []string{"check", "--board", "rpi4-4g", "--input", "3x8x8"}, []string{"3x8x8", "smaller"}},
 		{"pth as model", []string{"info", "--model", pthFile}, []string{"holds weights", "vggedge quantize"}},
 		{"out not writable", []string{"quantize", "--arch", "vgg11", "--calib", dir, "--out", filepath.Join(dir, "missing", "m.vgm")}, []string{"--out", "missing", "cannot create a file"}},
+		{"bad resize filter", []string{"quantize", "--model", "digits-f32", "--calib", dir, "--out", filepath.Join(dir, "m.vgm"), "--resize-filter", "lanczos"}, []string{"--resize-filter", "lanczos", "pil"}},
 		{"model and arch", []string{"check", "--board", "rpi4-4g", "--model", "digits", "--arch", "vgg11"}, []string{"--model digits", "--arch vgg11", "one of them"}},
 		{"mem without unit", []string{"check", "--board", "rpi4-4g", "--mem", "300"}, []string{"--mem", "no unit", "300MiB"}},
 		{"latency without unit", []string{"check", "--board", "rpi4-4g", "--latency", "250"}, []string{"-latency", "no unit", "250ms"}},

@@ -32,6 +32,7 @@ func runQuantize(args []string, stdout io.Writer) (int, error) {
 	order := fs.String("order", "", "input channel order RGB, BGR or GRAY (default: the model's; RGB for 3 channels)")
 	mean := fs.String("mean", "", "per-channel mean on [0,1] pixels, e.g. 0.485,0.456,0.406 (default: ImageNet's)")
 	std := fs.String("std", "", "per-channel std, e.g. 0.229,0.224,0.225 (default: ImageNet's)")
+	filter := fs.String("resize-filter", "", "resampling: default (area when shrinking 2x or more, else bilinear) or pil (bilinear-antialias: PIL's, what torchvision's Resize does to PIL images)")
 	out := fs.String("out", "", "output model file")
 	keepFloat := fs.Bool("keep-float", false, "store the float model in the file too (for vggedge reduce)")
 	if err := parseFlags(fs, args); err != nil {
@@ -56,6 +57,11 @@ func runQuantize(args []string, stdout io.Writer) (int, error) {
 	}
 	if err := applySpec(fm, *order, *mean, *std, *labels); err != nil {
 		return exitBadInput, err
+	}
+	if *filter != "" {
+		if fm.Meta.Spec.ResizeFilter, err = parseResizeFilter(*filter); err != nil {
+			return exitBadInput, err
+		}
 	}
 	cal, err := quant.NewCalibrator(fm)
 	if err != nil {
@@ -103,6 +109,17 @@ func runQuantize(args []string, stdout io.Writer) (int, error) {
 	fmt.Fprintf(stdout, "wrote %s: %s int8, %d layers, %s calibration on %d images (%.1f s), %s\n",
 		*out, q.Name, len(q.Layers), m, n, time.Since(start).Seconds(), infer.Bytes(size))
 	return exitOK, nil
+}
+
+// parseResizeFilter maps --resize-filter to the spec's ResizeFilter.
+func parseResizeFilter(s string) (string, error) {
+	switch strings.ToLower(s) {
+	case "default":
+		return "", nil
+	case "pil", infer.ResizeBilinearAntialias:
+		return infer.ResizeBilinearAntialias, nil
+	}
+	return "", fmt.Errorf("--resize-filter %q: want default or pil (%s)", s, infer.ResizeBilinearAntialias)
 }
 
 func pickMethod(s string) (quant.Method, error) {

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/vggedge/vggedge/infer"
@@ -23,6 +26,47 @@ func TestApplySpecResizeFollowsInput(t *testing.T) {
 		}
 		if m.Meta.Spec.Resize != "resize-crop" {
 			t.Errorf("input %d: resize %q", tc.s, m.Meta.Spec.Resize)
+		}
+	}
+}
+
+// --resize-filter pil stores PIL's filter in the model's spec (info shows
+// it; eval and run preprocess with it); without the flag nothing is
+// stored and the file is as before.
+func TestQuantizeResizeFilter(t *testing.T) {
+	dir := gomnistDir(t)
+	for _, tc := range []struct {
+		flag []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"--resize-filter", "pil"}, infer.ResizeBilinearAntialias},
+		{[]string{"--resize-filter", "bilinear-antialias"}, infer.ResizeBilinearAntialias},
+		{[]string{"--resize-filter", "default"}, ""},
+	} {
+		out := filepath.Join(t.TempDir(), "d.vgm")
+		args := append([]string{"quantize", "--model", "digits-f32", "--calib", "idx:" + dir, "--samples", "20", "--out", out}, tc.flag...)
+		if code, _, errOut := runCLI(t, args...); code != exitOK {
+			t.Fatalf("%v: quantize exit %d: %s", tc.flag, code, errOut)
+		}
+		code, js, errOut := runCLI(t, "info", "--model", out, "--json")
+		if code != exitOK {
+			t.Fatalf("%v: info exit %d: %s", tc.flag, code, errOut)
+		}
+		var info struct {
+			Spec struct {
+				ResizeFilter string `json:"resize_filter"`
+			} `json:"spec"`
+		}
+		if err := json.Unmarshal([]byte(js), &info); err != nil {
+			t.Fatal(err)
+		}
+		if info.Spec.ResizeFilter != tc.want {
+			t.Errorf("%v: info --json resize_filter %q, want %q", tc.flag, info.Spec.ResizeFilter, tc.want)
+		}
+		_, text, _ := runCLI(t, "info", "--model", out)
+		if got := strings.Contains(text, "filter "+infer.ResizeBilinearAntialias); got != (tc.want != "") {
+			t.Errorf("%v: info text mentions the filter: %v\n%s", tc.flag, got, text)
 		}
 	}
 }

@@ -23,7 +23,8 @@
 //	    "mean":           [float, …],   one per channel, on pixels in [0, 1]
 //	    "std":            [float, …],
 //	    "resize":         "resize-crop" | "stretch",
-//	    "resize_shorter": int
+//	    "resize_shorter": int,
+//	    "resize_filter":  "bilinear-antialias"   absent: area/bilinear
 //	  },
 //	  "labels": [str, …],           one per output
 //	  "provenance": {

@@ -292,6 +292,7 @@ var specFields = []recordField[infer.InputSpec]{
 	floatArrayField("std", func(s *infer.InputSpec) *[]float32 { return &s.Std }),
 	strField("resize", maxNameLen, func(s *infer.InputSpec) *string { return &s.Resize }),
 	intField("resize_shorter", func(s *infer.InputSpec) *int { return &s.ResizeShorter }),
+	strField("resize_filter", maxNameLen, func(s *infer.InputSpec) *string { return &s.ResizeFilter }),
 }
 
 // Provenance strings have no length limit of their own (the file's size

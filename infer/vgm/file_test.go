@@ -190,7 +190,9 @@ func TestModelFileRoundTripFloat(t *testing.T) {
 }
 
 func TestModelFileRoundTripInt8(t *testing.T) {
-	for _, q := range []*infer.QModel{smallQModel(t, 7), tinyQModel()} {
+	pil := smallQModel(t, 8)
+	pil.Meta.Spec.ResizeFilter = infer.ResizeBilinearAntialias
+	for _, q := range []*infer.QModel{smallQModel(t, 7), tinyQModel(), pil} {
 		t.Run(q.Name, func(t *testing.T) {
 			data := encode(t, &File{Int8: q})
 			f, err := Decode(data, "int8.vgm")
@@ -683,6 +685,9 @@ func TestDecodeFileHostile(t *testing.T) {
 	mutQ("spec channels", "spec: channel_order RGB needs 3 input channels, the model has 1", func(q *infer.QModel) { q.Meta.Spec = infer.ImageNetSpec() })
 	mutQ("spec std", "spec: channel 0: mean 0, std 0: want finite values and std > 0", func(q *infer.QModel) {
 		q.Meta.Spec = infer.InputSpec{ChannelOrder: "GRAY", Mean: []float32{0}, Std: []float32{0}, Resize: "stretch"}
+	})
+	mutQ("spec filter", `spec: resize_filter "lanczos": want bilinear-antialias or none (vggedge's area/bilinear)`, func(q *infer.QModel) {
+		q.Meta.Spec = infer.InputSpec{ChannelOrder: "GRAY", Mean: []float32{0.5}, Std: []float32{0.5}, Resize: "stretch", ResizeFilter: "lanczos"}
 	})
 	mutQ("spec without order", `spec: channel_order "": want RGB, BGR or GRAY`, func(q *infer.QModel) { q.Meta.Spec = infer.InputSpec{Resize: "stretch"} })
 	mutQ("percentile", "provenance: percentile NaN: must be in [0, 100]", func(q *infer.QModel) { q.Meta.Prov.Percentile = math.NaN() })

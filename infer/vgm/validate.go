@@ -99,7 +99,7 @@ func shapeOnly(l *infer.QLayer) infer.Layer {
 
 func checkMeta(meta *infer.Meta, input infer.Shape) error {
 	s := &meta.Spec
-	if s.ChannelOrder != "" || s.Mean != nil || s.Std != nil || s.Resize != "" || s.ResizeShorter != 0 {
+	if s.ChannelOrder != "" || s.Mean != nil || s.Std != nil || s.Resize != "" || s.ResizeShorter != 0 || s.ResizeFilter != "" {
 		if err := s.Validate(input); err != nil {
 			return fmt.Errorf("spec: %w", err)
 		}
