@@ -9,3 +9,6 @@ var (
 	missingTool = testtool.Missing
 	underCI     = testtool.UnderCI
 )
+
+// requireTorch returns a python3 that imports torch and torchvision.
+var requireTorch = testtool.RequireTorch
