@@ -46,7 +46,6 @@ type runFlags struct {
 	threads, topK               int
 	outputs                     stringList
 	gpio                        output.GPIOConfig
-	when                        string
 	http                        string
 	httpAllowHost               string
 	statsEvery                  time.Duration
@@ -82,9 +81,6 @@ func runLive(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 		return exitBadInput, err
 	}
 	fs.Visit(func(f *flag.Flag) { rf.topKSet = rf.topKSet || f.Name == "topk" })
-	if rf.when != "" {
-		rf.gpio.When = strings.Split(rf.when, ",")
-	}
 	lg := newRunLog(stderr, rf.quiet)
 	// SIGHUP (logrotate's postrotate, systemctl reload) reopens the
 	// output files; it no longer kills the run.
@@ -137,7 +133,7 @@ func (rf *runFlags) flagSet(stdout io.Writer) *flag.FlagSet {
 	fs.IntVar(&rf.topK, "topk", 5, "classes per result")
 	fs.Var(&rf.outputs, "output", "where results go, repeatable: jsonl (stdout), jsonl:PATH, msgpack:PATH, msgpack:tcp:HOST:PORT, msgpack:unix:PATH (default jsonl)")
 	fs.StringVar(&rf.gpio.Pin, "gpio", "", "drive this GPIO pin (e.g. GPIO17 or 17) High while a --when label is seen")
-	fs.StringVar(&rf.when, "when", "", "labels that set the --gpio pin, comma-separated")
+	fs.Var((*output.NameList)(&rf.gpio.When), "when", "labels that set the --gpio pin, comma-separated: a label, one of its comma-separated parts or an ImageNet synonym, any case ('tabby cat')")
 	fs.Float64Var(&rf.gpio.On, "on-score", 0.8, "score at or above which the pin goes High")
 	fs.Float64Var(&rf.gpio.Off, "off-score", 0.5, "score the pin must stay below for --hold before it goes Low (< --on-score)")
 	fs.DurationVar(&rf.gpio.Hold, "hold", time.Second, "how long the score must stay below --off-score before the pin goes Low")
