@@ -37,6 +37,11 @@ type Config struct {
 	Session    *infer.Session
 	Pre        Preprocessor
 	Labels     []string // one per class
+	// Truth maps the source's class indices (Frame.Label) to the model's,
+	// for a source whose classes are not the model's outputs in order (an
+	// ImageFolder's sorted folder names); -1 marks a class the model lacks.
+	// nil: the source's index is the model's.
+	Truth      []int
 	TopK       int
 	Outputs    []NamedSink
 	MaxFrames  uint64 // 0: until the source ends or a signal
@@ -256,8 +261,15 @@ func (l *Loop) fillResult(f *camera.Frame, logits []float32, done time.Time) {
 	r.Frame, r.Time = f.Seq, f.Time
 	r.LatencyMs = float64(done.Sub(f.Time)) / float64(time.Millisecond)
 	r.Truth, r.TruthLabel = -1, ""
-	if f.Label >= 0 && f.Label < len(l.cfg.Labels) {
-		r.Truth, r.TruthLabel = f.Label, l.cfg.Labels[f.Label]
+	truth := f.Label
+	if l.cfg.Truth != nil {
+		truth = -1
+		if f.Label >= 0 && f.Label < len(l.cfg.Truth) {
+			truth = l.cfg.Truth[f.Label]
+		}
+	}
+	if truth >= 0 && truth < len(l.cfg.Labels) {
+		r.Truth, r.TruthLabel = truth, l.cfg.Labels[truth]
 	}
 	r.Top = TopK(r.Top[:0], l.probs, l.cfg.Labels, cap(r.Top))
 }

@@ -90,6 +90,17 @@ func labelMap(classes, model []string) (func(int) int, error) {
 	if len(classes) == 0 || len(model) == 0 {
 		return func(i int) int { return i }, nil
 	}
+	idx, err := classIndex(classes, model)
+	if err != nil {
+		return nil, err
+	}
+	return func(i int) int { return idx[i] }, nil
+}
+
+// classIndex is, for each class name, the index of the model label it
+// names, as labelMap finds it; the error names the first that names none
+// or several.
+func classIndex(classes, model []string) ([]int, error) {
 	set := labels.NewSet(model)
 	idx := make([]int, len(classes))
 	for i, c := range classes {
@@ -113,7 +124,7 @@ func labelMap(classes, model []string) (func(int) int, error) {
 		}
 		idx[i] = js[0]
 	}
-	return func(i int) int { return idx[i] }, nil
+	return idx, nil
 }
 
 // runner runs one model, int8 or float, on u8 CHW pixels.

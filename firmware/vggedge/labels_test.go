@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -9,10 +10,13 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/vggedge/vggedge/camera"
+	"github.com/vggedge/vggedge/firmware/mqtt"
+	"github.com/vggedge/vggedge/firmware/mqtt/mqtttest"
 	"github.com/vggedge/vggedge/infer"
 	"github.com/vggedge/vggedge/infer/labels"
 	"github.com/vggedge/vggedge/quant/torchio"
@@ -294,5 +298,71 @@ func TestQuantizeLabelsFlag(t *testing.T) {
 		if len(ls) != 1000 || ls[0] != tt.first || strings.ReplaceAll(ls[281], "_", " ") != tt.tabby || !labels.IsImageNet(ls) {
 			t.Errorf("--labels %q: %d labels, [0] %q, [281] %q", tt.labels, len(ls), ls[0], ls[281])
 		}
+	}
+}
+
+// The live path end to end: a model with ImageNet's labels that always
+// sees a tabby, frames from an ImageFolder of WordNet-id folders, and
+// --mqtt-when 'tabby cat' (a synonym; the label is "tabby") or a YAML
+// when: item holding the whole synonym list with its comma. One event
+// fires, "appeared tabby"; a watched label that never scores fires none;
+// each frame's truth is its folder's class, not the label at the folder's
+// position.
+func TestRunWhenImageNetSynonym(t *testing.T) {
+	dir := t.TempDir()
+	arch, weights := writeTiny1k(t, dir, map[int]float32{281: 300})
+	val := filepath.Join(dir, "val")
+	writeDigitFolder(t, val, []string{"n01440764", "n01443537", "n02123045"}, 2)
+	model := filepath.Join(dir, "tiny1k.vgm")
+	if code, _, errOut := runCLI(t, "quantize", "--arch", arch, "--weights", weights, "--calib", val, "--samples", "6", "--out", model); code != exitOK {
+		t.Fatalf("quantize: exit %d: %s", code, errOut)
+	}
+	b := mqtttest.Start(t, "127.0.0.1:0")
+	conf := writeConfig(t, "mqtt:\n  when: [\"tabby, tabby cat\"]\n")
+	for i, tt := range []struct {
+		args   []string
+		events []string
+	}{
+		{[]string{"--mqtt-when", "tabby cat"}, []string{"appeared tabby"}},
+		{[]string{"--mqtt-when", "Tabby,golden retriever"}, []string{"appeared tabby"}},
+		{[]string{"--config", conf}, []string{"appeared tabby"}},
+		{[]string{"--mqtt-when", "Egyptian cat"}, nil},
+	} {
+		id := fmt.Sprintf("cat%d", i)
+		out := filepath.Join(dir, id+".jsonl")
+		args := append([]string{"--model", model, "--source", "file://" + val, "--threads", "1", "--quiet",
+			"--output", "jsonl:" + out, "--mqtt", b.URL().String(), "--device-id", id, "--mqtt-stats-every", "0"}, tt.args...)
+		code, _, errOut := runLiveCLI(t, context.Background(), args...)
+		if code != exitOK {
+			t.Fatalf("%q: exit %d: %s", tt.args, code, errOut)
+		}
+		b.WaitPayload(t, "vggedge/"+id+"/availability", mqtt.PayloadOffline, 0)
+		var got []string
+		for _, e := range parseEvents(t, b.On("vggedge/"+id+"/event")) {
+			got = append(got, *e.State+" "+*e.Label)
+		}
+		if !slices.Equal(got, tt.events) {
+			t.Errorf("%q: events %q, want %q", tt.args, got, tt.events)
+		}
+		raw, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var truths []string
+		for _, l := range parseJSONLines(t, string(raw)) {
+			if l.Truth == nil || l.Top[0].Label != "tabby" {
+				t.Fatalf("%q: a frame without truth or not tabby: %+v", tt.args, l)
+			}
+			truths = append(truths, *l.Truth)
+		}
+		if want := []string{"tench", "tench", "goldfish", "goldfish", "tabby", "tabby"}; !slices.Equal(truths, want) {
+			t.Errorf("%q: truths %q, want %q", tt.args, truths, want)
+		}
+	}
+	// A name that is no label: one line naming the flag, with close ones.
+	code, _, errOut := runLiveCLI(t, context.Background(), "--model", model, "--source", "file://"+val, "--quiet",
+		"--mqtt", b.URL().String(), "--mqtt-when", "cat")
+	if code != exitBadInput || !strings.Contains(errOut, "--mqtt-when cat: not a label of the model; close: tabby (tabby, tabby cat); tiger cat") {
+		t.Errorf("--mqtt-when cat: exit %d, %q", code, errOut)
 	}
 }

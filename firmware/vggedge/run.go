@@ -26,6 +26,7 @@ import (
 	"github.com/vggedge/vggedge/camera"
 	"github.com/vggedge/vggedge/infer"
 	"github.com/vggedge/vggedge/infer/kernels"
+	labelset "github.com/vggedge/vggedge/infer/labels"
 )
 
 // exitRunFailed is run's status when the source or an output failed
@@ -264,6 +265,7 @@ func setUpRun(rf *runFlags, stdout io.Writer, lg *runLog) (_ *preparedRun, err e
 		return nil, &flagError{flag: "source", err: err}
 	}
 	closers = append(closers, func() { src.Close() })
+	truth := sourceTruth(src, uri, labels, lg)
 	var srcBytes int64
 	if b, ok := src.(interface{ BufferBytes() int64 }); ok {
 		srcBytes = b.BufferBytes()
@@ -342,7 +344,7 @@ func setUpRun(rf *runFlags, stdout io.Writer, lg *runLog) (_ *preparedRun, err e
 	}
 
 	loop, err := live.New(live.Config{
-		Source: src, SourceName: uri, Session: sess, Pre: pre, Labels: labels, TopK: rf.topK,
+		Source: src, SourceName: uri, Session: sess, Pre: pre, Labels: labels, Truth: truth, TopK: rf.topK,
 		Outputs: sinks, MaxFrames: uint64(rf.maxFrames), Model: q.Name, Board: boardName(det),
 		Kernel: kernels.Describe(), Logf: lg.warnf, Infof: lg.infof, StatsEvery: rf.statsEvery,
 	})
@@ -398,6 +400,37 @@ func reconnectingSource(uri string, first camera.Source, opts camera.Options) ca
 		}
 		return camera.Open(uri, opts)
 	}, opts)
+}
+
+// sourceTruth maps the classes a source names (an ImageFolder's folders,
+// the bundled digits) to the model's labels as eval does, so that a
+// result's truth is the folder's label, not the label at the folder's
+// position. A class that names no single label has no truth (-1), said
+// once in the log. nil: the source names no classes.
+func sourceTruth(src camera.Source, uri string, model []string, lg *runLog) []int {
+	c, ok := src.(interface{ Classes() []string })
+	if !ok {
+		return nil
+	}
+	classes := c.Classes()
+	if len(classes) == 0 {
+		return nil
+	}
+	set := labelset.NewSet(model)
+	truth := make([]int, len(classes))
+	var none []string
+	for i, name := range classes {
+		truth[i] = -1
+		if js := set.Find(name); len(js) == 1 {
+			truth[i] = js[0]
+		} else {
+			none = append(none, name)
+		}
+	}
+	if none != nil {
+		lg.warnf("source %s: classes %s name no single label of the model; their frames have no truth", uri, labelset.List(none))
+	}
+	return truth
 }
 
 // classLabels is the model's labels, or the class indices as strings when
