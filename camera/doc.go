@@ -5,7 +5,10 @@
 // The idx decoder (LoadIDX, DecodeIDXImages, DecodeIDXLabels) reads the
 // files the MNIST data set ships in, used to train, evaluate and replay
 // real images; OpenDataset serves labelled images for eval and
-// calibration.
+// calibration. An ImageFolder's classes are its sub-folder names, sorted
+// (as torchvision's); the class index a Sample returns is the folder's
+// position there, and the caller maps the names to its model's labels
+// (vggedge eval and run do so by name or WordNet id, never by position).
 //
 // V4L2 cameras ("v4l2:///dev/video0", "v4l2:0", or "v4l2:" for the first)
 // are read in pure Go through github.com/blackjack/webcam: mmap streaming

@@ -7,9 +7,11 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +19,7 @@ import (
 	"github.com/vggedge/vggedge/camera"
 	"github.com/vggedge/vggedge/firmware/mqtt"
 	"github.com/vggedge/vggedge/firmware/mqtt/mqtttest"
+	"github.com/vggedge/vggedge/firmware/output"
 	"github.com/vggedge/vggedge/infer"
 	"github.com/vggedge/vggedge/infer/labels"
 	"github.com/vggedge/vggedge/quant/torchio"
@@ -364,5 +367,40 @@ func TestRunWhenImageNetSynonym(t *testing.T) {
 		"--mqtt", b.URL().String(), "--mqtt-when", "cat")
 	if code != exitBadInput || !strings.Contains(errOut, "--mqtt-when cat: not a label of the model; close: tabby (tabby, tabby cat); tiger cat") {
 		t.Errorf("--mqtt-when cat: exit %d, %q", code, errOut)
+	}
+}
+
+// The README's examples name labels the model they run has: the service
+// YAML (an ImageNet model) and the --when of the GPIO example resolve
+// against ImageNet's labels, through the same config reading and matching
+// as run's.
+func TestREADMEWhenLabelsExist(t *testing.T) {
+	var rf runFlags
+	fs := rf.flagSet(io.Discard)
+	if _, err := applyConfig(fs, "README.md", []byte(readmeServiceYAML(t))); err != nil {
+		t.Fatal(err)
+	}
+	readme := readFile(t, "../../README.md")
+	m := regexp.MustCompile(`vggedge run --model vgg16-int8\.vgm .*--when '([^']+)'`).FindStringSubmatch(readme)
+	if m == nil {
+		t.Fatal("README has no vggedge run example with --when on an ImageNet model")
+	}
+	var gpioCmd output.NameList
+	gpioCmd.Set(m[1])
+	imagenet := labels.ImageNetNames()
+	for _, l := range []struct {
+		flag  string
+		names []string
+		want  int
+	}{
+		{"--when (README command)", gpioCmd, 2},
+		{"gpio.when", rf.gpio.When, 2},
+		{"mqtt.when", *fs.Lookup("mqtt-when").Value.(*output.NameList), 2},
+		{"snapshot.when", *fs.Lookup("snapshot-when").Value.(*output.NameList), 1},
+	} {
+		got, err := output.ResolveLabels(l.flag, l.names, imagenet)
+		if err != nil || len(got) != l.want {
+			t.Errorf("README %s %q: %q, %v; want %d labels", l.flag, l.names, got, err, l.want)
+		}
 	}
 }
