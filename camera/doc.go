@@ -5,9 +5,14 @@
 // The idx decoder (LoadIDX, DecodeIDXImages, DecodeIDXLabels) reads the
 // files the MNIST data set ships in, used to train, evaluate and replay
 // real images; OpenDataset serves labelled images for eval and
-// calibration (unlabelled ones too: a flat folder, a glob). ListImages is
-// the one reading of a file argument (a directory's images recursively,
-// a glob, a file) that the file source, datasets and classify share.
+// calibration (unlabelled ones too: a flat folder, a glob). An
+// ImageFolder's classes are its sub-folder names, sorted (as
+// torchvision's); the class index a Sample returns is the folder's
+// position there, and the caller maps the names to its model's labels
+// (vggedge eval, run and classify do so by name or WordNet id, never by
+// position). ListImages is the one reading of a file argument (a
+// directory's images recursively, a glob, a file) that the file source,
+// datasets and classify share.
 //
 // V4L2 cameras ("v4l2:///dev/video0", "v4l2:0", or "v4l2:" for the first)
 // are read in pure Go through github.com/blackjack/webcam: mmap streaming

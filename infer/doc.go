@@ -7,7 +7,10 @@
 // It holds the model types (Model, Layer, QModel, QLayer, Meta, …) but not
 // the model file: the .vgm format, its decoder, validation and encoder are
 // package infer/vgm, which imports infer. Every package imports infer, so
-// infer must not import msgpack (nor vgm).
+// infer must not import msgpack (nor vgm). Class labels beyond the
+// strings a model holds — ImageNet-1k's names, WordNet ids and synonyms,
+// label files, matching a name to a label — are infer/labels, which
+// imports nothing of vggedge.
 //
 // # Costs
 //

@@ -37,8 +37,10 @@ type Config struct {
 	Session    *infer.Session
 	Pre        Preprocessor
 	Labels     []string // one per class
-	// Truth maps the source's frame labels (its Classes) to the model's
-	// classes, -1 for none; nil when they are the model's already (idx).
+	// Truth maps the source's class indices (Frame.Label) to the model's,
+	// for a source whose classes are not the model's outputs in order (an
+	// ImageFolder's sorted folder names); -1 marks a class the model lacks.
+	// nil: the source's index is the model's.
 	Truth      []int
 	TopK       int
 	Outputs    []NamedSink
@@ -261,9 +263,9 @@ func (l *Loop) fillResult(f *camera.Frame, logits []float32, done time.Time) {
 	r.File = f.File
 	r.Truth, r.TruthLabel = -1, ""
 	truth := f.Label
-	if l.cfg.Truth != nil && truth >= 0 {
+	if l.cfg.Truth != nil {
 		truth = -1
-		if f.Label < len(l.cfg.Truth) {
+		if f.Label >= 0 && f.Label < len(l.cfg.Truth) {
 			truth = l.cfg.Truth[f.Label]
 		}
 	}

@@ -10,21 +10,25 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/vggedge/vggedge/firmware/output"
 )
 
 // mqttFlags are run's --mqtt…, --device-id and --snapshot… flags.
 type Flags struct {
 	url, ca, deviceID string
 	passwordFile      string
-	when, format      string
+	when              output.NameList
+	format            string
 	on, off           float64
 	dwell, statsEvery time.Duration
 	discovery         bool
 	queue             int
 	snap              snapshotConfig
-	snapWhen          string
+	snapWhen          output.NameList
 }
 
 func AddFlags(fs *flag.FlagSet, f *Flags) {
@@ -32,7 +36,7 @@ func AddFlags(fs *flag.FlagSet, f *Flags) {
 	fs.StringVar(&f.passwordFile, "mqtt-password-file", "", "read the broker password from this file (one line; instead of a password in the --mqtt URL)")
 	fs.StringVar(&f.ca, "mqtt-ca", "", "CA certificate file (PEM) that signs the mqtts:// broker's certificate (default: the system's)")
 	fs.StringVar(&f.deviceID, "device-id", "", "this device's id in MQTT topics vggedge/<id>/… ([a-z0-9_-]; default: the hostname)")
-	fs.StringVar(&f.when, "mqtt-when", "", "labels whose appearance, change or disappearance is an event, comma-separated (default: any label)")
+	fs.Var(&f.when, "mqtt-when", "labels whose appearance, change or disappearance is an event, comma-separated, matched as --when (default: any label)")
 	fs.Float64Var(&f.on, "mqtt-on-score", 0.8, "score at or above which a label is seen")
 	fs.Float64Var(&f.off, "mqtt-off-score", 0.5, "score a seen label must fall below to be gone (< --mqtt-on-score)")
 	fs.DurationVar(&f.dwell, "mqtt-dwell", 0, "how long a new state must hold before its event is published, e.g. 500ms")
@@ -41,7 +45,7 @@ func AddFlags(fs *flag.FlagSet, f *Flags) {
 	fs.BoolVar(&f.discovery, "mqtt-discovery", false, "publish Home Assistant MQTT discovery configs under homeassistant/")
 	fs.IntVar(&f.queue, "mqtt-queue", 256, "events held while the broker is unreachable; beyond it the oldest are dropped (counted)")
 	fs.StringVar(&f.snap.dir, "snapshot-dir", "", "save the frame of each event as a JPEG in this folder (default off)")
-	fs.StringVar(&f.snapWhen, "snapshot-when", "", "only events of these labels save a snapshot, comma-separated (default: every event that names a label)")
+	fs.Var(&f.snapWhen, "snapshot-when", "only events of these labels save a snapshot, comma-separated, matched as --when (default: every event that names a label)")
 	fs.IntVar(&f.snap.maxFiles, "snapshot-max-files", 1000, "keep at most this many snapshots, deleting the oldest (0: no limit)")
 	fs.Int64Var(&f.snap.maxBytes, "snapshot-max-bytes", 100<<20, "keep at most this many bytes of snapshots, deleting the oldest (0: no limit)")
 }
@@ -72,9 +76,7 @@ type Config struct {
 // mqttConfigFromFlags validates the flags. It returns nil when neither
 // --mqtt nor --snapshot-dir asks for the event sink.
 func ConfigFromFlags(f *Flags, labels []string, model, board string) (*Config, error) {
-	if f.snapWhen != "" {
-		f.snap.when = strings.Split(f.snapWhen, ",")
-	}
+	f.snap.when = slices.Clone(f.snapWhen)
 	if err := f.snap.validate(labels); err != nil {
 		return nil, err
 	}
@@ -88,7 +90,7 @@ func ConfigFromFlags(f *Flags, labels []string, model, board string) (*Config, e
 			}
 		}
 		if f.snap.dir == "" {
-			if f.when != "" {
+			if len(f.when) > 0 {
 				return nil, fmt.Errorf("--mqtt-when needs --mqtt URL or --snapshot-dir DIR")
 			}
 			return nil, nil
@@ -99,9 +101,7 @@ func ConfigFromFlags(f *Flags, labels []string, model, board string) (*Config, e
 		statsEvery: f.statsEvery, discovery: f.discovery, queueDepth: f.queue,
 		model: model, board: board,
 	}
-	if f.when != "" {
-		c.detector.When = strings.Split(f.when, ",")
-	}
+	c.detector.When = slices.Clone(f.when)
 	if err := c.detector.Validate(labels, detectorFlags); err != nil {
 		return nil, err
 	}

@@ -50,7 +50,12 @@ func (c *snapshotConfig) validate(labels []string) error {
 	if c.maxBytes < 0 {
 		return fmt.Errorf("--snapshot-max-bytes %d: want ≥ 0 (0: no limit)", c.maxBytes)
 	}
-	return output.CheckLabels("--snapshot-when", c.when, labels)
+	when, err := output.ResolveLabels("--snapshot-when", c.when, labels)
+	if err != nil {
+		return err
+	}
+	c.when = when
+	return nil
 }
 
 // snapshotFile is one snapshot on disk.

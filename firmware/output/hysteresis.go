@@ -2,8 +2,10 @@ package output
 
 import (
 	"fmt"
-	"slices"
+	"strings"
 	"time"
+
+	"github.com/vggedge/vggedge/infer/labels"
 )
 
 // Hysteresis is the rule by which a stream of scores becomes a state that
@@ -12,7 +14,7 @@ import (
 // (< On); a new state must last Hold, measured on the frames' capture
 // times, before it counts.
 type Hysteresis struct {
-	When    []string // the watched labels; nil: any label
+	When    []string // the watched labels (the model's own, once Validate resolved them); nil: any label
 	On, Off float64
 	Hold    time.Duration
 }
@@ -24,7 +26,8 @@ type HysteresisFlags struct {
 	Steady              string // e.g. "the pin does not flicker"
 }
 
-// Validate checks h against the model's labels.
+// Validate checks h and resolves h.When into the model's labels (see
+// ResolveLabels), so that the per-frame code compares plain strings.
 func (h *Hysteresis) Validate(labels []string, f HysteresisFlags) error {
 	if !(h.On > 0 && h.On <= 1) {
 		return fmt.Errorf("%s %v: want a probability in (0, 1]", f.On, h.On)
@@ -35,16 +38,49 @@ func (h *Hysteresis) Validate(labels []string, f HysteresisFlags) error {
 	if h.Hold < 0 {
 		return fmt.Errorf("%s %v: want a duration ≥ 0", f.Hold, h.Hold)
 	}
-	return CheckLabels(f.When, h.When, labels)
+	when, err := ResolveLabels(f.When, h.When, labels)
+	if err != nil {
+		return err
+	}
+	h.When = when
+	return nil
 }
 
-// CheckLabels checks that every label of when (given with flag) is one of
-// the model's labels.
-func CheckLabels(flag string, when, labels []string) error {
-	for _, w := range when {
-		if !slices.Contains(labels, w) {
-			return fmt.Errorf("%s %s: not a label of the model (labels: %s)", flag, w, LabelList(labels))
-		}
+// ResolveLabels turns the names of when (given with flag) into the
+// model's labels they name: a label matches its whole text or any of its
+// comma-separated parts, case-insensitively, and an ImageNet label also
+// its WordNet synonyms and id ("tabby cat", "Tabby" and "n02123045" are
+// the label "tabby"); see infer/labels. nil stays nil (any label). A name
+// that is no label is an error naming flag and suggesting close labels.
+func ResolveLabels(flag string, when, model []string) ([]string, error) {
+	if len(when) == 0 {
+		return nil, nil
+	}
+	return labels.NewSet(model).Resolve(flag, when)
+}
+
+// NameList is a flag holding label names (--when, --mqtt-when,
+// --snapshot-when): on the command line a comma-separated list
+// (--when person,dog; a label with a comma is given by one of its parts,
+// --when 'tabby cat'); a config file's YAML list sets it item by item
+// (SetItems), so an item may hold a comma. Each Set replaces the list.
+type NameList []string
+
+func (l *NameList) String() string {
+	if l == nil {
+		return ""
+	}
+	return strings.Join(*l, ",")
+}
+
+// Set splits s at commas; "" empties the list.
+func (l *NameList) Set(s string) error {
+	*l = nil
+	if s != "" {
+		*l = strings.Split(s, ",")
 	}
 	return nil
 }
+
+// SetItems sets the list to items, each one name whatever it holds.
+func (l *NameList) SetItems(items []string) { *l = append(NameList(nil), items...) }

@@ -2,12 +2,12 @@ package output
 
 import (
 	"github.com/vggedge/vggedge/firmware/live"
+	"github.com/vggedge/vggedge/infer/labels"
 
 	"fmt"
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
@@ -59,13 +59,8 @@ func (c *GPIOConfig) Validate(labels []string) error {
 	return c.Hysteresis.Validate(labels, gpioFlags)
 }
 
-// LabelList shows the first few labels for an error message.
-func LabelList(labels []string) string {
-	if len(labels) > 12 {
-		return strings.Join(labels[:12], ", ") + fmt.Sprintf(", … (%d in all)", len(labels))
-	}
-	return strings.Join(labels, ", ")
-}
+// LabelList shows the first few labels (or names) for an error message.
+func LabelList(names []string) string { return labels.List(names) }
 
 // NewGPIO drives pin (already resolved) per c; it starts Low.
 func NewGPIO(name string, pin gpio.PinOut, c GPIOConfig) (*GPIO, error) {

@@ -37,8 +37,13 @@ var configKeyOverrides = map[string]string{
 }
 
 // configCommaFlags are string flags holding a comma-separated list: in
-// YAML they may also be a sequence.
-var configCommaFlags = map[string]bool{"when": true, "mqtt-when": true, "snapshot-when": true, "http-allow-host": true}
+// YAML they may also be a sequence, whose items must not hold a comma.
+// Label lists (--when…) are output.NameList flags instead, which take a
+// YAML list item by item, commas and all.
+var configCommaFlags = map[string]bool{"http-allow-host": true}
+
+// itemsFlag is a flag that takes a YAML list item by item.
+type itemsFlag interface{ SetItems([]string) }
 
 // configKey is the YAML key of run's flag name, dotted: flags named
 // mqtt-… and snapshot-… go under mqtt: and snapshot:, dashes become
@@ -350,8 +355,9 @@ func (w *configWalker) knownKeys(prefix string) string {
 func (w *configWalker) value(f *flag.Flag, key string, v *yaml.Node) error {
 	var vals []string
 	_, isList := f.Value.(*stringList)
+	items, isItems := f.Value.(itemsFlag)
 	switch {
-	case v.Kind == yaml.SequenceNode && (isList || configCommaFlags[f.Name]):
+	case v.Kind == yaml.SequenceNode && (isList || isItems || configCommaFlags[f.Name]):
 		if len(v.Content) == 0 && isList {
 			return w.errorf(v.Line, key, "empty list; remove the key for the default")
 		}
@@ -360,9 +366,25 @@ func (w *configWalker) value(f *flag.Flag, key string, v *yaml.Node) error {
 				return w.errorf(it.Line, key, "want a list of strings, got an item that is %s", nodeKind(it))
 			}
 			if configCommaFlags[f.Name] && strings.Contains(it.Value, ",") {
-				return w.errorf(it.Line, key, "item %q holds a comma; give one label per item", it.Value)
+				return w.errorf(it.Line, key, "item %q holds a comma; give one name per item", it.Value)
+			}
+			if isItems && strings.TrimSpace(it.Value) == "" {
+				return w.errorf(it.Line, key, "an empty item; give a label")
 			}
 			vals = append(vals, it.Value)
+		}
+		if w.skip[f.Name] {
+			return nil // the command line wins; the file's value was still checked
+		}
+		if isItems {
+			// A YAML item is one label, even one with a comma
+			// ("tabby, tabby cat"); a scalar still splits at commas.
+			if err := w.fs.Set(f.Name, ""); err != nil { // marks the flag set
+				return w.errorf(v.Line, key, "%v", err)
+			}
+			items.SetItems(vals)
+			w.cfg.set[f.Name] = configEntry{key: key, line: v.Line}
+			return nil
 		}
 		if configCommaFlags[f.Name] {
 			vals = []string{strings.Join(vals, ",")}
@@ -413,8 +435,11 @@ func wantOf(f *flag.Flag) string {
 	case time.Duration:
 		return "a duration such as 500ms, 10s or 2m"
 	}
-	if configCommaFlags[f.Name] {
+	if _, ok := f.Value.(itemsFlag); ok {
 		return "a label or a list of labels"
+	}
+	if configCommaFlags[f.Name] {
+		return "a name or a list of names"
 	}
 	return "a string"
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vggedge/vggedge/firmware/output"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -67,7 +68,8 @@ func TestConfigErrors(t *testing.T) {
 		{"nested list item", "output:\n  - [jsonl]\n", `line 2: output: want a list of strings, got an item that is a list`},
 		{"no value", "model:\n", `line 1: model: no value; remove the key for the default, or give a string`},
 		{"empty output", "output: []\n", `line 1: output: empty list; remove the key for the default`},
-		{"comma in when item", "gpio:\n  when: [\"3,4\"]\n", `line 2: gpio.when: item "3,4" holds a comma`},
+		{"comma in host item", "http_allow_host: [\"a.example,b.example\"]\n", `line 1: http_allow_host: item "a.example,b.example" holds a comma; give one name per item`},
+		{"empty when item", "gpio:\n  when: [7, \" \"]\n", `line 2: gpio.when: an empty item; give a label`},
 		{"int overflow", "threads: 99999999999999999999\n", `line 1: threads: want a whole number, got "99999999999999999999"`}, // YAML resolves it as a float
 		// Values out of range, found by the same checks as the flags'.
 		{"threads zero", "threads: 0\n", `line 1: threads: 0: want 1..256`},
@@ -83,6 +85,8 @@ func TestConfigErrors(t *testing.T) {
 		{"on score", "source: {idx}\ngpio:\n  pin: 17\n  when: [7]\n  on_score: 1.5\n", `line 5: gpio.on_score: 1.5: want a probability in (0, 1]`},
 		{"off above on", "source: {idx}\ngpio:\n  pin: 17\n  when: 7\n  on_score: 0.5\n  off_score: 0.6\n", `line 6: gpio.off_score: 0.6: want 0 ≤ off-score < on-score (0.5)`},
 		{"when label", "source: {idx}\ngpio:\n  pin: 17\n  when: [cat]\n", `line 4: gpio.when: cat: not a label of the model`},
+		{"when item is one label", "source: {idx}\ngpio:\n  pin: 17\n  when: [\"3,4\"]\n", `line 4: gpio.when: 3,4: not a label of the model (labels: 0, 1, 2`},
+		{"snapshot when label", "source: {idx}\nsnapshot:\n  dir: /tmp/snaps\n  when: [seven]\n", `line 4: snapshot.when: seven: not a label of the model`},
 		{"mqtt url", "mqtt:\n  url: http://broker.local\n", `line 2: mqtt.url: http://broker.local: scheme "http"`},
 		{"mqtt device id", "mqtt:\n  url: mqtt://127.0.0.1:1\n  device_id: Porch Pi!\n", `line 3: mqtt.device_id: "Porch Pi!": want 1..64 of a-z, 0-9, _ and -`},
 		{"mqtt queue", "mqtt:\n  url: mqtt://127.0.0.1:1\n  queue: 0\n", `line 3: mqtt.queue: 0: want 1..65536`},
@@ -277,6 +281,9 @@ func sampleValue(t *testing.T, f *flag.Flag) (yamlValue, want string) {
 	if _, ok := f.Value.(*stringList); ok {
 		return "[jsonl, \"jsonl:/tmp/x y.jsonl\"]", "jsonl,jsonl:/tmp/x y.jsonl"
 	}
+	if _, ok := f.Value.(*output.NameList); ok {
+		return "[a, b]", "a,b"
+	}
 	switch v := flagType(f).(type) {
 	case bool:
 		return strconv.FormatBool(!v), strconv.FormatBool(!v)
@@ -389,4 +396,35 @@ func FuzzConfig(f *testing.F) {
 			t.Fatalf("%q: error %q does not name the file", src, err)
 		}
 	})
+}
+
+// A YAML list item is one label, a comma in it included, while a scalar
+// (as on the command line) is split at commas; the command line still
+// wins over the file.
+func TestConfigWhenItems(t *testing.T) {
+	for _, tt := range []struct {
+		name, yaml string
+		args       []string
+		gpio, mqtt []string
+	}{
+		{"list items whole", "gpio:\n  when: [\"tabby, tabby cat\", golden retriever]\nmqtt:\n  when:\n    - tabby, tabby cat\n", nil,
+			[]string{"tabby, tabby cat", "golden retriever"}, []string{"tabby, tabby cat"}},
+		{"scalar splits", "gpio:\n  when: tabby cat,golden retriever\nmqtt:\n  when: 7\n", nil,
+			[]string{"tabby cat", "golden retriever"}, []string{"7"}},
+		{"flag wins", "gpio:\n  when: [\"a, b\"]\n", []string{"--when", "c,d"}, []string{"c", "d"}, nil},
+	} {
+		var rf runFlags
+		fs := rf.flagSet(io.Discard)
+		if err := fs.Parse(tt.args); err != nil {
+			t.Fatal(err)
+		}
+		path := writeConfig(t, tt.yaml)
+		if _, err := applyConfigFile(fs, path); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		mq := fs.Lookup("mqtt-when").Value.String()
+		if !slices.Equal(rf.gpio.When, tt.gpio) || mq != strings.Join(tt.mqtt, ",") {
+			t.Errorf("%s: gpio.when %q, mqtt.when %q; want %q, %q", tt.name, rf.gpio.When, mq, tt.gpio, tt.mqtt)
+		}
+	}
 }

@@ -10,7 +10,7 @@
 //	vggedge check   --arch vgg16 --board rpi4-4g [--precision int8|fp32] [--latency 250ms | --fps 4] [--mem 300MiB] [--json]
 //	vggedge summary --arch vgg16|FILE            the model as PyTorch prints it, and a cost table
 //	vggedge boards  [--json]                     the board profiles, and the board this is
-//	vggedge quantize --arch A --weights W.pth --calib DATA [--method minmax|percentile|entropy] --out M
+//	vggedge quantize --arch A --weights W.pth --calib DATA [--method minmax|percentile|entropy] [--labels FILE] --out M
 //	vggedge eval    --model M --data DATA [--limit N] [--json]
 //	vggedge classify [--model M] [--topk K] [--json] IMAGE|DIR|GLOB…   top-k per file; accuracy for class folders
 //	vggedge info    --model M
@@ -33,10 +33,15 @@
 // matched to the model's labels by name (truthIndex) in eval, run and
 // classify alike.
 //
+// Labels: a 1000-class import gets ImageNet-1k's (infer/labels); a --when
+// (--mqtt-when, --snapshot-when, YAML when:) name and an ImageFolder class
+// folder find a model label by its text, a comma-separated part, an
+// ImageNet synonym or WordNet id, any case, resolved once at start-up.
+//
 // The main package: the commands and their flags, the YAML config, and
 // the fleet view. It may import every vggedge package; none imports it.
 // What the commands run lives in packages of their own: firmware/live
 // (the loop), firmware/output, firmware/livepage, firmware/mqtt (and the
-// payloads fleet reads), infer, infer/vgm, quant, quant/torchio, camera,
-// boards.
+// payloads fleet reads), infer, infer/vgm, infer/labels, quant,
+// quant/torchio, camera, boards.
 package main

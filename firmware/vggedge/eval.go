@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/vggedge/vggedge/camera"
 	"github.com/vggedge/vggedge/infer"
+	"github.com/vggedge/vggedge/infer/labels"
 	"github.com/vggedge/vggedge/infer/vgm"
 )
 
@@ -82,18 +85,49 @@ func runEval(args []string, stdout io.Writer) (int, error) {
 }
 
 // labelMap maps dataset class indices to model output indices: by name
-// (truthIndex) when both have names (ImageFolder), else one to one (idx).
-func labelMap(classes, labels []string) (func(int) int, error) {
-	if len(classes) == 0 || len(labels) == 0 {
+// when both have names (ImageFolder), else one to one (idx). A class
+// folder names its label as --when does (the label, a part of it, any
+// case; for ImageNet's labels a synonym or the WordNet id, so ImageNet's
+// own val/n01440764/… layout works), and must name exactly one.
+func labelMap(classes, model []string) (func(int) int, error) {
+	if len(classes) == 0 || len(model) == 0 {
 		return func(i int) int { return i }, nil
 	}
-	idx := truthIndex(classes, labels)
-	for i, j := range idx {
-		if j < 0 {
-			return nil, fmt.Errorf("dataset class %q is not one of the model's %d labels", classes[i], len(labels))
-		}
+	idx, err := classIndex(classes, model)
+	if err != nil {
+		return nil, err
 	}
 	return func(i int) int { return idx[i] }, nil
+}
+
+// classIndex is, for each class name, the index of the model label it
+// names, as labelMap finds it; the error names the first that names none
+// or several.
+func classIndex(classes, model []string) ([]int, error) {
+	set := labels.NewSet(model)
+	idx := make([]int, len(classes))
+	for i, c := range classes {
+		js := set.Find(c)
+		switch {
+		case len(js) == 0:
+			msg := fmt.Sprintf("dataset class folder %q is not one of the model's %d labels", c, len(model))
+			if set.ImageNet() {
+				msg += " (ImageNet-1k's: a name, a synonym or a WordNet id such as n01440764)"
+			}
+			if close := set.Suggest(c, 5); len(close) > 0 {
+				msg += "; close: " + strings.Join(close, "; ")
+			}
+			return nil, errors.New(msg)
+		case len(js) > 1:
+			var names []string
+			for _, j := range js {
+				names = append(names, strconv.Quote(model[j]))
+			}
+			return nil, fmt.Errorf("dataset class folder %q names %d of the model's labels (%s); rename it to one", c, len(js), strings.Join(names, ", "))
+		}
+		idx[i] = js[0]
+	}
+	return idx, nil
 }
 
 // runner runs one model, int8 or float, on u8 CHW pixels.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/vggedge/vggedge/firmware/mqtt"
@@ -28,6 +29,7 @@ func TestFleetRoundTripFromRun(t *testing.T) {
 		frame        uint64
 	}
 	var last []got
+	var frames []string // the frame numbers each run classified
 	for _, format := range []string{"json", "msgpack"} {
 		id := "rt-" + format
 		code, out, errOut := runLiveCLI(t, context.Background(), "--source", "bundled:digits?fps=60", "--max-frames", "90",
@@ -36,6 +38,11 @@ func TestFleetRoundTripFromRun(t *testing.T) {
 			t.Fatalf("%s: run exit %d: %s", format, code, errOut)
 		}
 		results := parseJSONLines(t, out)
+		var fs []uint64
+		for _, l := range results {
+			fs = append(fs, *l.Frame)
+		}
+		frames = append(frames, fmt.Sprint(fs))
 
 		// Every message run published, decoded by fleet's own code.
 		s := newFleetState()
@@ -80,22 +87,29 @@ func TestFleetRoundTripFromRun(t *testing.T) {
 		if dev == nil {
 			t.Fatalf("%s: device %s not in fleet's output:\n%s", format, id, fout)
 		}
-		if dev.Frame >= uint64(len(results)) || dev.State == "disappeared" {
+		// A live source drops frames when the host is busy, so frame
+		// numbers can run past the count of results: find the frame's line.
+		line := slices.IndexFunc(results, func(l jsonLine) bool { return *l.Frame == dev.Frame })
+		if line < 0 || dev.State == "disappeared" {
 			t.Fatalf("%s: last event %+v: want an appeared or changed event of one of the %d frames", format, dev, len(results))
 		}
 		var want *float64
-		for _, c := range results[dev.Frame].Top {
+		for _, c := range results[line].Top {
 			if c.Label == dev.Label {
 				want = c.Score
 			}
 		}
 		if want == nil || float32(*want) != float32(dev.Score) {
-			t.Errorf("%s: fleet shows %s %.7g for frame %d; run's JSON line for it: %+v", format, dev.Label, dev.Score, dev.Frame, results[dev.Frame].Top)
+			t.Errorf("%s: fleet shows %s %.7g for frame %d; run's JSON line for it: %+v", format, dev.Label, dev.Score, dev.Frame, results[line].Top)
 		}
 		last = append(last, got{dev.Label, dev.State, float32(dev.Score), dev.Frame})
 		t.Logf("%s: %d results, %d stats, %d events; fleet's last event: frame %d %s %s %.7g", format, len(results), stats, events, dev.Frame, dev.State, dev.Label, dev.Score)
 	}
-	if fmt.Sprint(last[0]) != fmt.Sprint(last[1]) {
+	if frames[0] != frames[1] {
+		// A busy host made the paced source drop different frames in
+		// the two runs: their last events need not agree.
+		t.Logf("the runs classified different frames (drops); not comparing their last events")
+	} else if fmt.Sprint(last[0]) != fmt.Sprint(last[1]) {
 		t.Errorf("the same frames give different last events: json %+v, msgpack %+v", last[0], last[1])
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/vggedge/vggedge/boards"
 	"github.com/vggedge/vggedge/infer"
 	"github.com/vggedge/vggedge/infer/kernels"
+	"github.com/vggedge/vggedge/infer/labels"
 )
 
 func runInfo(args []string, stdout io.Writer) (int, error) {
@@ -55,7 +56,7 @@ func runInfo(args []string, stdout io.Writer) (int, error) {
 		fmt.Fprintf(&b, ", filter %s", s.ResizeFilter)
 	}
 	b.WriteString("\n")
-	fmt.Fprintf(&b, "labels     %d: %s\n", len(meta.Labels), abbreviate(meta.Labels, 10))
+	fmt.Fprintf(&b, "labels     %d%s: %s\n", len(meta.Labels), labelsSource(meta.Labels), abbreviate(meta.Labels, 10))
 	p := meta.Prov
 	for _, kv := range [][2]string{
 		{"source", p.SourceFile}, {"sha256", p.SourceSHA256}, {"calibration", calibText(p)},
@@ -111,6 +112,15 @@ func runInfo(args []string, stdout io.Writer) (int, error) {
 	}
 	_, err = io.WriteString(stdout, b.String())
 	return exitOK, err
+}
+
+// labelsSource says where a model's labels come from, when vggedge knows
+// them: ImageNet-1k's (so WordNet ids and synonyms find them).
+func labelsSource(ls []string) string {
+	if labels.IsImageNet(ls) {
+		return ", ImageNet-1k (torchvision's names; WordNet ids and synonyms match them)"
+	}
+	return ""
 }
 
 func calibText(p infer.Provenance) string {

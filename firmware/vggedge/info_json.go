@@ -6,6 +6,7 @@ import (
 
 	"github.com/vggedge/vggedge/infer"
 	"github.com/vggedge/vggedge/infer/kernels"
+	"github.com/vggedge/vggedge/infer/labels"
 	"github.com/vggedge/vggedge/infer/vgm"
 )
 
@@ -55,6 +56,7 @@ type infoJSON struct {
 	Input      [3]int              `json:"input"`
 	Spec       specJSON            `json:"spec"`
 	Labels     []string            `json:"labels"`
+	LabelsOf   string              `json:"labels_of,omitempty"` // "imagenet-1k" when they are ImageNet-1k's
 	Provenance provJSON            `json:"provenance"`
 	Cost       map[string]costJSON `json:"cost"`
 	Kernels    []kernelJSON        `json:"kernels"`
@@ -85,6 +87,9 @@ func writeInfoJSON(w io.Writer, f *vgm.File, source string, arch *infer.Model, c
 		Spec:   specJSON{s.ChannelOrder, s.Mean, s.Std, s.Resize, s.ResizeShorter, s.ResizeFilter},
 		Labels: meta.Labels, Provenance: provJSON(meta.Prov), Cost: map[string]costJSON{},
 		FloatGEMM: kernels.GemmFloatKernel()}
+	if labels.IsImageNet(meta.Labels) {
+		out.LabelsOf = "imagenet-1k"
+	}
 	for _, prec := range []infer.Precision{infer.Int8, infer.FP32} {
 		c, err := arch.Cost(prec)
 		if err != nil {

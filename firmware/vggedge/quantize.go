@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/vggedge/vggedge/camera"
 	"github.com/vggedge/vggedge/infer"
+	"github.com/vggedge/vggedge/infer/labels"
 	"github.com/vggedge/vggedge/infer/vgm"
 	"github.com/vggedge/vggedge/internal/atomicfile"
 	"github.com/vggedge/vggedge/quant"
@@ -28,7 +28,7 @@ func runQuantize(args []string, stdout io.Writer) (int, error) {
 	method := fs.String("method", "percentile", "calibration: minmax, percentile or entropy")
 	percentile := fs.Float64("percentile", 99.99, "percentile of |x| kept, for --method percentile")
 	samples := fs.Int("samples", 1000, "calibration images to use (spread evenly over the set)")
-	labels := fs.String("labels", "", "file with one class name per line (default: the model's, or 0..N-1)")
+	labels := fs.String("labels", "", "class names: a file with one a line, a JSON array, or imagenet_class_index.json (default: the model's; ImageNet-1k's for 1000 classes; else 0..N-1)")
 	order := fs.String("order", "", "input channel order RGB, BGR or GRAY (default: the model's; RGB for 3 channels)")
 	mean := fs.String("mean", "", "per-channel mean on [0,1] pixels, e.g. 0.485,0.456,0.406 (default: ImageNet's)")
 	std := fs.String("std", "", "per-channel std, e.g. 0.229,0.224,0.225 (default: ImageNet's)")
@@ -198,20 +198,35 @@ func applySpec(m *infer.Model, order, mean, std, labelsFile string) error {
 		return fmt.Errorf("input spec: %w", err)
 	}
 	if labelsFile != "" {
-		if m.Meta.Labels, err = readLabels(labelsFile); err != nil {
-			return err
+		if m.Meta.Labels, err = labels.ReadFile(labelsFile); err != nil {
+			return fmt.Errorf("--labels: %w", err)
 		}
 	}
 	outputs := m.Layers[len(m.Layers)-1].Out
 	if len(m.Meta.Labels) == 0 {
-		for i := 0; i < outputs; i++ {
-			m.Meta.Labels = append(m.Meta.Labels, strconv.Itoa(i))
-		}
+		m.Meta.Labels = defaultLabels(outputs)
 	}
 	if len(m.Meta.Labels) != outputs {
-		return fmt.Errorf("%d labels for %d outputs", len(m.Meta.Labels), outputs)
+		if labelsFile == "" {
+			return fmt.Errorf("%d labels for the model's %d outputs (give --labels FILE)", len(m.Meta.Labels), outputs)
+		}
+		return fmt.Errorf("--labels %s: %d labels for the model's %d outputs", labelsFile, len(m.Meta.Labels), outputs)
 	}
 	return nil
+}
+
+// defaultLabels names the outputs of a model imported without labels: a
+// 1000-class model is taken for ImageNet-1k (torchvision's weights are),
+// with torchvision's names in its order; others get their indices.
+func defaultLabels(outputs int) []string {
+	if outputs == labels.ImageNetClasses {
+		return labels.ImageNetNames()
+	}
+	ls := make([]string, outputs)
+	for i := range ls {
+		ls[i] = strconv.Itoa(i)
+	}
+	return ls
 }
 
 func parseFloats(s string) ([]float32, error) {
@@ -224,25 +239,6 @@ func parseFloats(s string) ([]float32, error) {
 		fs = append(fs, float32(v))
 	}
 	return fs, nil
-}
-
-func readLabels(path string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("labels: %w", err)
-	}
-	defer f.Close()
-	var ls []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if l := strings.TrimSpace(sc.Text()); l != "" {
-			ls = append(ls, l)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("labels %s: %w", path, err)
-	}
-	return ls, nil
 }
 
 // progress draws a one-line progress bar on a terminal and a few plain

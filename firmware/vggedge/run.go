@@ -26,6 +26,7 @@ import (
 	"github.com/vggedge/vggedge/camera"
 	"github.com/vggedge/vggedge/infer"
 	"github.com/vggedge/vggedge/infer/kernels"
+	labelset "github.com/vggedge/vggedge/infer/labels"
 )
 
 // exitRunFailed is run's status when the source or an output failed
@@ -46,7 +47,6 @@ type runFlags struct {
 	threads, topK               int
 	outputs                     stringList
 	gpio                        output.GPIOConfig
-	when                        string
 	http                        string
 	httpAllowHost               string
 	statsEvery                  time.Duration
@@ -82,9 +82,6 @@ func runLive(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 		return exitBadInput, err
 	}
 	fs.Visit(func(f *flag.Flag) { rf.topKSet = rf.topKSet || f.Name == "topk" })
-	if rf.when != "" {
-		rf.gpio.When = strings.Split(rf.when, ",")
-	}
 	lg := newRunLog(stderr, rf.quiet)
 	// SIGHUP (logrotate's postrotate, systemctl reload) reopens the
 	// output files; it no longer kills the run.
@@ -137,7 +134,7 @@ func (rf *runFlags) flagSet(stdout io.Writer) *flag.FlagSet {
 	fs.IntVar(&rf.topK, "topk", 5, "classes per result")
 	fs.Var(&rf.outputs, "output", "where results go, repeatable: jsonl (stdout), jsonl:PATH, msgpack:PATH, msgpack:tcp:HOST:PORT, msgpack:unix:PATH (default jsonl)")
 	fs.StringVar(&rf.gpio.Pin, "gpio", "", "drive this GPIO pin (e.g. GPIO17 or 17) High while a --when label is seen")
-	fs.StringVar(&rf.when, "when", "", "labels that set the --gpio pin, comma-separated")
+	fs.Var((*output.NameList)(&rf.gpio.When), "when", "labels that set the --gpio pin, comma-separated: a label, one of its comma-separated parts or an ImageNet synonym, any case ('tabby cat')")
 	fs.Float64Var(&rf.gpio.On, "on-score", 0.8, "score at or above which the pin goes High")
 	fs.Float64Var(&rf.gpio.Off, "off-score", 0.5, "score the pin must stay below for --hold before it goes Low (< --on-score)")
 	fs.DurationVar(&rf.gpio.Hold, "hold", time.Second, "how long the score must stay below --off-score before the pin goes Low")
@@ -268,7 +265,7 @@ func setUpRun(rf *runFlags, stdout io.Writer, lg *runLog) (_ *preparedRun, err e
 		return nil, &flagError{flag: "source", err: err}
 	}
 	closers = append(closers, func() { src.Close() })
-	truth := sourceTruth(src, labels, uri, lg)
+	truth := sourceTruth(src, uri, labels, lg)
 	var srcBytes int64
 	if b, ok := src.(interface{ BufferBytes() int64 }); ok {
 		srcBytes = b.BufferBytes()
@@ -392,32 +389,6 @@ func openRunSource(uri string, opts camera.Options, lg *runLog) (camera.Source, 
 	return s, name, err
 }
 
-// sourceTruth maps a source's class names (an ImageFolder tree's
-// folders, the bundled digits) to the model's labels by name, as eval
-// does; nil for a source without names (idx: its labels are the model's
-// indices). Folders that are no label give frames without truth.
-func sourceTruth(src camera.Source, labels []string, uri string, lg *runLog) []int {
-	c, ok := src.(interface{ Classes() []string })
-	if !ok {
-		return nil
-	}
-	classes := c.Classes()
-	if len(classes) == 0 {
-		return nil
-	}
-	truth := truthIndex(classes, labels)
-	var unknown []string
-	for i, t := range truth {
-		if t < 0 {
-			unknown = append(unknown, classes[i])
-		}
-	}
-	if len(unknown) > 0 {
-		lg.infof("source %s: folder(s) %s name none of the model's labels: their frames have no truth", uri, strings.Join(unknown, ", "))
-	}
-	return truth
-}
-
 // reconnectingSource wraps an open live source so that it is reopened
 // after a failure; the first open is the one already done (so bad URIs
 // fail at start, with exit status 2).
@@ -429,6 +400,33 @@ func reconnectingSource(uri string, first camera.Source, opts camera.Options) ca
 		}
 		return camera.Open(uri, opts)
 	}, opts)
+}
+
+// sourceTruth maps the classes a source names (an ImageFolder's folders,
+// the bundled digits) to the model's labels as eval does, so that a
+// result's truth is the folder's label, not the label at the folder's
+// position. A class that names no single label has no truth (-1), said
+// once in the log. nil: the source names no classes.
+func sourceTruth(src camera.Source, uri string, model []string, lg *runLog) []int {
+	c, ok := src.(interface{ Classes() []string })
+	if !ok {
+		return nil
+	}
+	classes := c.Classes()
+	if len(classes) == 0 {
+		return nil
+	}
+	truth := truthIndex(classes, model)
+	var none []string
+	for i, t := range truth {
+		if t < 0 {
+			none = append(none, classes[i])
+		}
+	}
+	if none != nil {
+		lg.warnf("source %s: classes %s name no single label of the model; their frames have no truth", uri, labelset.List(none))
+	}
+	return truth
 }
 
 // classLabels is the model's labels, or the class indices as strings when
