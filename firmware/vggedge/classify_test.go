@@ -459,7 +459,7 @@ func TestRunFileSourceFileAndTruthByName(t *testing.T) {
 	other := t.TempDir()
 	writeDigits(t, filepath.Join(other, "day1"), 0, 2, false, nil)
 	code, out, errOut = runLiveCLI(t, context.Background(), "--source", "file://"+other, "--output", "jsonl")
-	if code != exitOK || !strings.Contains(errOut, "day1 name none of the model's labels") {
+	if code != exitOK || !strings.Contains(errOut, "classes day1 name no single label of the model") {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	for _, l := range parseJSONLines(t, out) {
