@@ -195,9 +195,8 @@ func ImageToCHW(img image.Image, in infer.Shape, spec infer.InputSpec, dst []byt
 	return p.Into(dst, f)
 }
 
-// imageFrame copies img into an RGB24 frame (8 bits per channel; alpha, if
-// any, is dropped after image/color's premultiplication, i.e. composited
-// over black).
+// imageFrame copies img into an RGB24 frame (alpha dropped, as the file
+// source and torchvision drop it: copyRGB).
 func imageFrame(img image.Image) (*Frame, error) {
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
@@ -207,12 +206,7 @@ func imageFrame(img image.Image) (*Frame, error) {
 	if w > MaxFrameSide || h > MaxFrameSide {
 		return nil, fmt.Errorf("image of %dx%d: beyond the %d pixels per side vggedge accepts", w, h, MaxFrameSide)
 	}
-	px := make([]byte, 0, 3*w*h)
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			r, g, bl, _ := img.At(x, y).RGBA()
-			px = append(px, uint8(r>>8), uint8(g>>8), uint8(bl>>8))
-		}
-	}
+	px := make([]byte, 3*w*h)
+	copyRGB(px, img)
 	return &Frame{Format: RGB24, Width: w, Height: h, Data: px, Label: -1}, nil
 }

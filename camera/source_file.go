@@ -110,7 +110,31 @@ func decodeFileRGB(path string, f *Frame) error {
 	}
 	f.Data = resizeData(f.Data, w*h*3)
 	f.Format, f.Width, f.Height = RGB24, w, h
-	d := f.Data
+	copyRGB(f.Data, img)
+	return nil
+}
+
+// Classes names the labels of an ImageFolder directory (nil otherwise).
+func (s *fileSource) Classes() []string { return slices.Clone(s.classes) }
+
+// Len is the number of files in one pass.
+func (s *fileSource) Len() int { return len(s.files) }
+
+// Skipped counts files that could not be read or decoded.
+func (s *fileSource) Skipped() int { return s.skipped }
+
+func (s *fileSource) Close() error {
+	s.closed = true
+	return nil
+}
+
+// copyRGB writes img's pixels into d (3·w·h bytes) as RGB24. Alpha is
+// dropped, as torchvision's PIL .convert("RGB") drops it: a
+// semi-transparent pixel keeps its colour, it is not composited over
+// black.
+func copyRGB(d []byte, img image.Image) {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
 	switch m := img.(type) {
 	case *image.YCbCr:
 		for y := range h {
@@ -130,7 +154,6 @@ func decodeFileRGB(path string, f *Frame) error {
 			}
 		}
 	case *image.NRGBA:
-		// Alpha is dropped: frames have no transparency.
 		for y := range h {
 			row := m.Pix[y*m.Stride : y*m.Stride+4*w]
 			for x := range w {
@@ -147,19 +170,4 @@ func decodeFileRGB(path string, f *Frame) error {
 			}
 		}
 	}
-	return nil
-}
-
-// Classes names the labels of an ImageFolder directory (nil otherwise).
-func (s *fileSource) Classes() []string { return slices.Clone(s.classes) }
-
-// Len is the number of files in one pass.
-func (s *fileSource) Len() int { return len(s.files) }
-
-// Skipped counts files that could not be read or decoded.
-func (s *fileSource) Skipped() int { return s.skipped }
-
-func (s *fileSource) Close() error {
-	s.closed = true
-	return nil
 }

@@ -1,6 +1,7 @@
 package camera
 
 import (
+	"bytes"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -147,5 +148,45 @@ func TestFileSourceBadURIs(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Open(%s): error %v, want %q", tc.uri, err, tc.want)
 		}
+	}
+}
+
+// A semi-transparent PNG keeps its colours, as torchvision's PIL
+// .convert("RGB") keeps them: the file source (run, classify) and the
+// dataset path (eval, calibration) read the same pixels, not ones
+// composited over black (issue 13).
+func TestAlphaDroppedNotComposited(t *testing.T) {
+	img := image.NewNRGBA(image.Rect(0, 0, 3, 2))
+	want := []byte{}
+	for i := range 6 {
+		c := color.NRGBA{R: uint8(200 - 10*i), G: uint8(100 + 20*i), B: 50, A: uint8(40 * i)} // alpha 0 … 200
+		img.SetNRGBA(i%3, i/3, c)
+		want = append(want, c.R, c.G, c.B)
+	}
+	path := filepath.Join(t.TempDir(), "a.png")
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var f Frame
+	if err := decodeFileRGB(path, &f); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(f.Data, want) {
+		t.Errorf("file source: %v, want %v", f.Data, want)
+	}
+	decoded, err := DecodeImage(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	df, err := imageFrame(decoded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(df.Data, want) {
+		t.Errorf("dataset path: %v, want %v", df.Data, want)
 	}
 }
