@@ -116,10 +116,7 @@ func LoadWeights(m *infer.Model, ts map[string]*torchio.Tensor) error {
 	}
 	sort.Strings(unused)
 	if len(bad)+len(missing)+len(unused) > 0 {
-		hint := ""
-		if len(unused) > 0 && allPrefixed(unused, "module.") {
-			hint = ` (the names start with "module.": the checkpoint was saved from nn.DataParallel; save model.module.state_dict())`
-		}
+		hint := weightsHint(r, ts, unused)
 		var lines []string
 		list := func(items []string, what string) {
 			const show = 10
@@ -137,7 +134,9 @@ func LoadWeights(m *infer.Model, ts map[string]*torchio.Tensor) error {
 			unused[i] = fmt.Sprintf("%s: not used by any layer of %s", name, m.Name)
 		}
 		list(unused, "unused tensors")
-		return fmt.Errorf("loading weights into %s%s:\n  %s", m.Name, hint, strings.Join(lines, "\n  "))
+		// One line (the CLI prints errors on one): the items are
+		// separated by "; ".
+		return fmt.Errorf("loading weights into %s%s: %s", m.Name, hint, strings.Join(lines, "; "))
 	}
 	for _, a := range assign {
 		*a.field = a.data
@@ -189,4 +188,47 @@ func describeLayer(l *infer.Layer) string {
 		return fmt.Sprintf("batchnorm2d %d", l.In)
 	}
 	return string(l.Kind)
+}
+
+// weightsHint guesses, from what does not fit, the flag or call that
+// would have loaded the file: a DataParallel checkpoint, the _bn variant
+// of an architecture (BatchNorm tensors in the file, none in the model, or
+// the other way round), or another class count (the last Linear's outputs).
+func weightsHint(m *infer.Model, ts map[string]*torchio.Tensor, unused []string) string {
+	if len(unused) > 0 && allPrefixed(unused, "module.") {
+		return ` (the names start with "module.": the checkpoint was saved from nn.DataParallel; save model.module.state_dict())`
+	}
+	var hints []string
+	fileBN := false
+	for name := range ts {
+		if strings.HasSuffix(name, ".running_mean") {
+			fileBN = true
+			break
+		}
+	}
+	modelBN := false
+	for i := range m.Layers {
+		modelBN = modelBN || m.Layers[i].Kind == infer.BatchNorm2d
+	}
+	switch {
+	case fileBN && !modelBN:
+		hints = append(hints, "the file has BatchNorm tensors (running_mean): --arch "+m.Name+"_bn?")
+	case modelBN && !fileBN && strings.HasSuffix(m.Name, "_bn"):
+		hints = append(hints, "the file has no BatchNorm tensors: --arch "+strings.TrimSuffix(m.Name, "_bn")+"?")
+	}
+	// The last Linear decides the classes.
+	for i := len(m.Layers) - 1; i >= 0; i-- {
+		l := &m.Layers[i]
+		if l.Kind != infer.Linear {
+			continue
+		}
+		if t := ts[l.Name+".weight"]; t != nil && len(t.Shape) == 2 && t.Shape[0] != l.Out && t.Shape[1] == l.In {
+			hints = append(hints, fmt.Sprintf("%s has %d outputs in the file: --classes %d?", l.Name, t.Shape[0], t.Shape[0]))
+		}
+		break
+	}
+	if len(hints) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(hints, "; ") + ")"
 }

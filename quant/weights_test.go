@@ -345,7 +345,8 @@ func TestLoadWeightsTorchvisionShapes(t *testing.T) {
 		if err == nil {
 			t.Fatalf("%s: empty tensors accepted", c.arch)
 		}
-		lines := strings.Split(err.Error(), "\n")[1:]
+		_, list, _ := strings.Cut(err.Error(), c.arch+": ")
+		lines := strings.Split(list, "; ")
 		want := []string{
 			"classifier.0.weight: 0 values for shape [4096, 25088]",
 			"classifier.3.weight: 0 values for shape [4096, 4096]",
@@ -413,5 +414,38 @@ func wantErr(t *testing.T, err error, parts ...string) {
 		if !strings.Contains(err.Error(), p) {
 			t.Errorf("error %q does not mention %q", err, p)
 		}
+	}
+}
+
+// A file that does not fit says what would: the _bn variant, the other
+// class count, or the variant without BatchNorm.
+func TestLoadWeightsHints(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		arch      string
+		fileBN    bool
+		classes   int
+		want, not string
+	}{
+		{"bn file into vgg11", "vgg11", true, 1000, "--arch vgg11_bn?", "--classes"},
+		{"plain file into vgg11_bn", "vgg11_bn", false, 1000, "--arch vgg11?", "--classes"},
+		{"10 classes into 1000", "vgg11", false, 10, "classifier.6 has 10 outputs in the file: --classes 10?", "--arch"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			names, shapes := torchvisionVGGState(cfgVGG11, c.fileBN, 4096, 4096, c.classes)
+			ts := map[string]*torchio.Tensor{}
+			zeros := make([]float32, 512*512*3*3) // the hints read shapes; the big Linears carry too few values, which is one more complaint
+			for _, n := range names {
+				ts[n] = &torchio.Tensor{Name: n, Shape: shapes[n], Data: zeros[:min(numelInt(shapes[n]), len(zeros))]}
+			}
+			m, err := infer.VGG(c.arch, infer.DefaultInput, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = LoadWeights(m, ts)
+			if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), c.not) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %v: want one line with %q and without %q", err, c.want, c.not)
+			}
+		})
 	}
 }
