@@ -2,6 +2,7 @@ package infer
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -76,6 +77,46 @@ func TestGroup(t *testing.T) {
 	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 138357544: "138,357,544", -1234: "-1,234"} {
 		if got := Group(n); got != want {
 			t.Errorf("Group(%d) = %s, want %s", n, got, want)
+		}
+	}
+}
+
+// An int8 model's fused ReLUs get back their torchvision module index, so
+// summary of an int8-only file prints print(model)'s indices: the ReLUs of
+// the int8 model's architecture are the float model's, name for name, for
+// VGG (conv, ReLU), VGG_bn (conv, BatchNorm folded away, ReLU) and the
+// classifier (Linear, ReLU, Dropout dropped).
+func TestQModelArchitectureReLUIndices(t *testing.T) {
+	for _, arch := range []string{"vgg11", "vgg11_bn", "vgg16"} {
+		m, err := VGG(arch, Shape{C: 3, H: 32, W: 32}, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := RandomQModel(m, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := q.Architecture()
+		if err != nil {
+			t.Fatal(err)
+		}
+		relus := func(m *Model) []string {
+			var names []string
+			for _, l := range m.Layers {
+				if l.Kind == ReLU {
+					names = append(names, l.Name)
+				}
+			}
+			return names
+		}
+		want, got := relus(m), relus(a)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: int8 ReLUs %v, want the float model's %v", arch, got, want)
+		}
+		for _, l := range a.Layers {
+			if l.Kind == ReLU && l.Functional {
+				t.Errorf("%s: %s is functional: print(model) would show it", arch, l.Name)
+			}
 		}
 	}
 }

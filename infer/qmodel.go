@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 )
 
 // QModel is an int8-quantized sequential model (TFLite's scheme):
@@ -234,11 +236,15 @@ func positive(f float32) bool { return finite(f) && f > 0 }
 // summaries and budget checks of model files read like those of --arch.
 func (q *QModel) Architecture() (*Model, error) {
 	m := &Model{Name: q.Name, Class: "VGG", Input: q.Input, Meta: q.Meta}
-	for _, l := range q.Layers {
+	for i, l := range q.Layers {
 		m.Layers = append(m.Layers, Layer{Name: l.Name, Kind: l.Kind, In: l.In, Out: l.Out, KH: l.KH, KW: l.KW,
 			Stride: l.Stride, Pad: l.Pad, OutH: l.OutH, OutW: l.OutW, Bias: l.Kind == Conv2d || l.Kind == Linear, Role: l.Role})
 		if l.ReLU {
-			m.Layers = append(m.Layers, Layer{Name: l.Name + ".relu", Kind: ReLU, Functional: true})
+			next := ""
+			if i+1 < len(q.Layers) {
+				next = q.Layers[i+1].Name
+			}
+			m.Layers = append(m.Layers, fusedReLU(&l, next))
 		}
 	}
 	if _, err := m.Resolve(); err != nil {
@@ -256,4 +262,38 @@ func (m *Model) Architecture() *Model {
 		l.Weight2, l.Bias2 = nil, nil
 	}
 	return a
+}
+
+// fusedReLU is the ReLU an int8 layer l fused, as the float model had it.
+// In a torchvision-style Sequential ("features.N") it gets its module
+// index back, so summary prints what print(model) would: after a conv
+// the index just before the next layer's (features.0 then features.2 in
+// VGG, 0 and 3 after a folded BatchNorm in VGG_bn), after a Linear the
+// index after it (the Dropout that follows was dropped from the int8
+// model). Otherwise it is l.Name+".relu", functional.
+func fusedReLU(l *QLayer, next string) Layer {
+	prefix, n, ok := seqIndex(l.Name)
+	if ok {
+		idx := n + 1
+		if np, nn, nok := seqIndex(next); nok && np == prefix && nn > n+1 && l.Kind != Linear {
+			idx = nn - 1
+		}
+		if np, nn, nok := seqIndex(next); !nok || np != prefix || nn > idx {
+			return Layer{Name: prefix + "." + strconv.Itoa(idx), Kind: ReLU}
+		}
+	}
+	return Layer{Name: l.Name + ".relu", Kind: ReLU, Functional: true}
+}
+
+// seqIndex splits "features.12" into "features" and 12.
+func seqIndex(name string) (prefix string, n int, ok bool) {
+	i := strings.LastIndexByte(name, '.')
+	if i <= 0 {
+		return "", 0, false
+	}
+	n, err := strconv.Atoi(name[i+1:])
+	if err != nil || n < 0 || strconv.Itoa(n) != name[i+1:] {
+		return "", 0, false
+	}
+	return name[:i], n, true
 }
