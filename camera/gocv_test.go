@@ -266,7 +266,15 @@ func stallingPipeline(t *testing.T, w, h, n int) (uri string, hangUp func(), don
 	t.Cleanup(hangUp)
 	writerDone := make(chan error, 1)
 	go func() {
-		out, err := os.OpenFile(fifo, os.O_WRONLY, 0) // blocks until GStreamer opens it
+		// O_RDWR, not O_WRONLY: GStreamer's filesrc under OpenCV opens the
+		// file twice (strace shows two O_RDONLY opens). A write-only end
+		// opened once pairs with the first open only: when that reader
+		// closed first the writes failed (EPIPE, "no frame"), or the second
+		// open blocked for want of a writer and Open hung (a CI run timed
+		// out). Holding both ends, the pipe always has a writer and a
+		// reader, so every open succeeds and the frames wait in the pipe
+		// for whichever open reads them.
+		out, err := os.OpenFile(fifo, os.O_RDWR, 0)
 		if err != nil {
 			writerDone <- err
 			return
