@@ -128,7 +128,9 @@ func openImageFolder(dir string, in infer.Shape, spec infer.InputSpec) (Dataset,
 	}
 	d := &folderDataset{in: in, spec: spec}
 	for _, e := range entries {
-		if e.IsDir() {
+		// Hidden folders (.ipynb_checkpoints, .thumbnails) are no classes:
+		// skipped, as the file source and classify skip hidden entries.
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
 			d.classes = append(d.classes, e.Name())
 		}
 	}
@@ -140,7 +142,7 @@ func openImageFolder(dir string, in infer.Shape, spec infer.InputSpec) (Dataset,
 		}
 		for _, f := range files {
 			ext := strings.ToLower(filepath.Ext(f.Name()))
-			if !f.IsDir() && (ext == ".jpg" || ext == ".jpeg" || ext == ".png") {
+			if !f.IsDir() && !strings.HasPrefix(f.Name(), ".") && (ext == ".jpg" || ext == ".jpeg" || ext == ".png") {
 				d.files = append(d.files, filepath.Join(dir, c, f.Name()))
 				d.labels = append(d.labels, ci)
 			}

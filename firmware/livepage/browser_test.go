@@ -436,7 +436,7 @@ func TestLivePageInBrowser(t *testing.T) {
 	three, eight := digit(3), digit(8)
 	stats := sampleStats()
 	stats.set(func(st *live.Stats) { st.TempC = 48.3 })
-	s, _ := startHTTPSink(t, "127.0.0.1:0", stats)
+	s, _ := startServer(t, "127.0.0.1:0", stats)
 	show := func(f *camera.Frame, seq uint64, top []live.Class) {
 		f.Seq = seq
 		s.ObservePicture(f)

@@ -135,7 +135,7 @@ func TestLivePageShowsOneFramesTruth(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stats loopStats
-	s, _ := startHTTPSink(t, "127.0.0.1:0", &stats)
+	s, _ := startServer(t, "127.0.0.1:0", &stats)
 	rec := &framesSeen{Server: s, labels: f.Int8.Meta.Labels,
 		pixels: map[uint64][]byte{}, truth: map[uint64]string{}, top1: map[uint64]string{}}
 	l, err := live.New(live.Config{

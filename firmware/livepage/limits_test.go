@@ -38,7 +38,7 @@ func readAllUntil(c net.Conn, d time.Duration) (string, time.Duration, error) {
 func TestHTTPSinkBodylessRequestsClosed(t *testing.T) {
 	const timeout = 500 * time.Millisecond
 	withHTTPLimits(t, timeout, 256)
-	s, _ := startHTTPSink(t, "127.0.0.1:0", sampleStats())
+	s, _ := startServer(t, "127.0.0.1:0", sampleStats())
 	const n = 200
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -77,7 +77,7 @@ func TestHTTPSinkBodylessRequestsClosed(t *testing.T) {
 // Headers beyond 8 KiB are refused with 431; a burst of 200 connections
 // each sending 1 MB of headers is refused without the heap growing with it.
 func TestHTTPSinkHeaderLimit(t *testing.T) {
-	s, _ := startHTTPSink(t, "127.0.0.1:0", sampleStats())
+	s, _ := startServer(t, "127.0.0.1:0", sampleStats())
 	pads := map[int]string{6 << 10: strings.Repeat("a", 6<<10), 1 << 20: strings.Repeat("a", 1<<20)} // shared: the heap below is the server's
 	req := func(headerBytes int) (int, error) {
 		c, err := net.Dial("tcp", s.addr)
@@ -129,7 +129,7 @@ func TestHTTPSinkHeaderLimit(t *testing.T) {
 // until another closes, then it is served.
 func TestHTTPSinkConnectionCap(t *testing.T) {
 	withHTTPLimits(t, 15*time.Second, 4)
-	s, _ := startHTTPSink(t, "127.0.0.1:0", sampleStats())
+	s, _ := startServer(t, "127.0.0.1:0", sampleStats())
 	var held []net.Conn
 	for range 4 {
 		c, err := net.Dial("tcp", s.addr)
@@ -162,7 +162,7 @@ func TestHTTPSinkConnectionCap(t *testing.T) {
 func TestHTTPSinkStreamOutlivesReadTimeout(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	withHTTPLimits(t, timeout, 256)
-	s, _ := startHTTPSink(t, "127.0.0.1:0", sampleStats())
+	s, _ := startServer(t, "127.0.0.1:0", sampleStats())
 	mr, body := streamReader(t, s)
 	defer body.Close()
 	t0 := time.Now()
@@ -181,7 +181,7 @@ func TestHTTPSinkStreamOutlivesReadTimeout(t *testing.T) {
 // and --http-allow-host names are served; any other name gets 403 (a page
 // on another site reaching the camera by DNS rebinding).
 func TestHTTPSinkHostCheck(t *testing.T) {
-	s, log := startHTTPSink(t, "127.0.0.1:0", sampleStats(), "cam.example.org")
+	s, log := startServer(t, "127.0.0.1:0", sampleStats(), "cam.example.org")
 	_, port, _ := net.SplitHostPort(s.addr)
 	hn, _ := os.Hostname()
 	for host, want := range map[string]int{

@@ -97,7 +97,7 @@ func TestHTTPSinkServesPictureWithItsResult(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s, _ := startHTTPSink(t, "127.0.0.1:0", sampleStats())
+			s, _ := startServer(t, "127.0.0.1:0", sampleStats())
 			for _, ev := range strings.Fields(c.events) {
 				n, err := strconv.ParseUint(ev[1:], 10, 64)
 				if err != nil {
@@ -121,7 +121,7 @@ func TestHTTPSinkServesPictureWithItsResult(t *testing.T) {
 // TestHTTPSinkStreamPartsTagged: each part of /stream.mjpg says its length,
 // its frame and that frame's result, and the picture is that frame.
 func TestHTTPSinkStreamPartsTagged(t *testing.T) {
-	s, _ := startHTTPSink(t, "127.0.0.1:0", sampleStats())
+	s, _ := startServer(t, "127.0.0.1:0", sampleStats())
 	mr, body := streamReader(t, s)
 	defer body.Close()
 	steps := []struct {

@@ -60,7 +60,7 @@ var (
 // megabyte each.
 const httpMaxHeaderBytes = 8 << 10
 
-// httpSink serves the live page, the camera stream, /api/status and
+// Server serves the live page, the camera stream, /api/status and
 // /metrics. The loop's side (ObservePicture, Write) only copies under a
 // mutex; every encoding happens on the HTTP goroutines, and only while
 // someone is asking.
@@ -97,7 +97,7 @@ type Server struct {
 	hostRejected atomic.Uint64
 }
 
-// newHTTPSink listens on addr and serves the live page until Close. Its
+// New listens on addr and serves the live page until Close. Its
 // errors leave out the flag's name: the caller says "--http ADDR: ". An
 // address without a host (":8080", or just "8080") binds the loopback
 // interface only: showing a camera to the network is something a user asks

@@ -77,12 +77,12 @@ func (l *logBuffer) String() string {
 	return strings.Join(l.lines, "\n")
 }
 
-func startHTTPSink(t *testing.T, addr string, stats live.StatsSource, allowHosts ...string) (*Server, *logBuffer) {
+func startServer(t *testing.T, addr string, stats live.StatsSource, allowHosts ...string) (*Server, *logBuffer) {
 	t.Helper()
 	var log logBuffer
 	ps, err := New(addr, stats, log.logf, allowHosts...)
 	if err != nil {
-		t.Fatalf("newHTTPSink(%q): %v", addr, err)
+		t.Fatalf("New(%q): %v", addr, err)
 	}
 	s := ps.(*Server)
 	t.Cleanup(func() {
@@ -144,7 +144,7 @@ func TestLiveBindAddr(t *testing.T) {
 }
 
 func TestHTTPSinkLoopbackByDefault(t *testing.T) {
-	s, log := startHTTPSink(t, ":0", sampleStats())
+	s, log := startServer(t, ":0", sampleStats())
 	host, _, _ := net.SplitHostPort(s.addr)
 	if host != "127.0.0.1" {
 		t.Errorf("\":0\" bound %s, want 127.0.0.1", s.addr)
@@ -153,7 +153,7 @@ func TestHTTPSinkLoopbackByDefault(t *testing.T) {
 		t.Errorf("log does not say it chose loopback and where the page is:\n%s", l)
 	}
 	// Named interfaces are taken as given, and then nothing is said about loopback.
-	all, log := startHTTPSink(t, "0.0.0.0:0", sampleStats())
+	all, log := startServer(t, "0.0.0.0:0", sampleStats())
 	if host, _, _ := net.SplitHostPort(all.addr); host != "0.0.0.0" {
 		t.Errorf("\"0.0.0.0:0\" bound %s", all.addr)
 	}
@@ -172,7 +172,7 @@ func TestHTTPSinkPortInUse(t *testing.T) {
 	s, err := New(addr, sampleStats(), nil)
 	if err == nil {
 		s.Close()
-		t.Fatalf("newHTTPSink(%s) on a taken port succeeded", addr)
+		t.Fatalf("New(%s) on a taken port succeeded", addr)
 	}
 	if msg := err.Error(); !strings.Contains(msg, "already in use") || !strings.Contains(msg, addr) || strings.Contains(msg, "\n") {
 		t.Errorf("error = %q; want one line naming %s and saying it is in use", msg, addr)
@@ -180,7 +180,7 @@ func TestHTTPSinkPortInUse(t *testing.T) {
 }
 
 func TestHTTPSinkPage(t *testing.T) {
-	s, _ := startHTTPSink(t, "127.0.0.1:0", sampleStats())
+	s, _ := startServer(t, "127.0.0.1:0", sampleStats())
 	resp, body := get(t, s.testURL("/"))
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("GET / = %s %s", resp.Status, resp.Header.Get("Content-Type"))
@@ -213,7 +213,7 @@ func TestHTTPSinkPage(t *testing.T) {
 
 func TestHTTPSinkStatus(t *testing.T) {
 	stats := sampleStats()
-	s, _ := startHTTPSink(t, "127.0.0.1:0", stats)
+	s, _ := startServer(t, "127.0.0.1:0", stats)
 	status := func() map[string]any {
 		t.Helper()
 		resp, body := get(t, s.testURL("/api/status"))
@@ -294,7 +294,7 @@ func TestHTTPSinkStatusUsesLoopLast(t *testing.T) {
 		st.Last = &live.Result{Frame: 9, Truth: -1, Top: []live.Class{{Index: 1, Label: "one", Score: 0.75}}}
 		st.LoopFPS = math.Inf(1) // not JSON: must come out null, not break the whole reply
 	})
-	s, _ := startHTTPSink(t, "127.0.0.1:0", stats)
+	s, _ := startServer(t, "127.0.0.1:0", stats)
 	_, body := get(t, s.testURL("/api/status"))
 	var st struct {
 		Frame   uint64         `json:"frame"`
@@ -428,7 +428,7 @@ func TestHTTPSinkMetrics(t *testing.T) {
 	stats := sampleStats()
 	// A model name with every character the label escaping has to handle.
 	stats.set(func(st *live.Stats) { st.Model = "vgg \"16\"\\int8\nslim" })
-	s, _ := startHTTPSink(t, "127.0.0.1:0", stats)
+	s, _ := startServer(t, "127.0.0.1:0", stats)
 	metrics := func() map[string]float64 {
 		resp, body := get(t, s.testURL("/metrics"))
 		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/plain; version=0.0.4; charset=utf-8" {
@@ -634,7 +634,7 @@ func checkPicture(t *testing.T, what string, data []byte, f *camera.Frame, w, h 
 }
 
 func TestHTTPSinkSnapshot(t *testing.T) {
-	s, _ := startHTTPSink(t, "127.0.0.1:0", sampleStats())
+	s, _ := startServer(t, "127.0.0.1:0", sampleStats())
 	if resp, body := get(t, s.testURL("/snapshot.jpg")); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "no picture yet") {
 		t.Errorf("snapshot before any picture = %s %q, want 503 no picture yet", resp.Status, body)
 	}
@@ -686,7 +686,7 @@ func TestHTTPSinkSnapshot(t *testing.T) {
 // TestHTTPSinkEncodesOnlyOnRequest: without a client nothing is encoded,
 // and one picture is encoded once however many times it is asked for.
 func TestHTTPSinkEncodesOnlyOnRequest(t *testing.T) {
-	s, _ := startHTTPSink(t, "127.0.0.1:0", sampleStats())
+	s, _ := startServer(t, "127.0.0.1:0", sampleStats())
 	for i := range 20 {
 		s.ObservePicture(rgbFrame(camera.RGB24, 64, 48, uint64(i)))
 	}
@@ -724,7 +724,7 @@ func streamReader(t *testing.T, s *Server) (*multipart.Reader, io.Closer) {
 }
 
 func TestHTTPSinkStream(t *testing.T) {
-	s, _ := startHTTPSink(t, "127.0.0.1:0", sampleStats())
+	s, _ := startServer(t, "127.0.0.1:0", sampleStats())
 	mr, body := streamReader(t, s)
 	defer body.Close()
 	frames := []struct {
@@ -848,7 +848,7 @@ func TestHTTPSinkSlowClient(t *testing.T) {
 }
 
 func TestHTTPSinkSteadyStateAllocs(t *testing.T) {
-	s, _ := startHTTPSink(t, "127.0.0.1:0", sampleStats())
+	s, _ := startServer(t, "127.0.0.1:0", sampleStats())
 	frames := []*camera.Frame{rgbFrame(camera.RGB24, 640, 480, 1), grayFrame(28, 28, 2), mjpegFrame(t, 160, 120, 3)}
 	results := []*live.Result{
 		{Frame: 1, Top: []live.Class{{Index: 3, Label: "3", Score: 0.9}, {Index: 8, Label: "8", Score: 0.05}, {Index: 5, Label: "5", Score: 0.02}, {Index: 0, Label: "0", Score: 0.01}, {Index: 9, Label: "9", Score: 0.01}}, Truth: 3, TruthLabel: "3"},

@@ -213,6 +213,15 @@ func parseClassifyJSON(t *testing.T, out string) []classifyLineStrict {
 func TestClassifyImageFolderMatchesEval(t *testing.T) {
 	dir := t.TempDir()
 	files := writeDigits(t, dir, 100, 80, true, nil)
+	// A hidden folder (Jupyter leaves .ipynb_checkpoints in every folder
+	// it opens) is no class, for eval as for classify.
+	hidden := filepath.Join(dir, ".ipynb_checkpoints")
+	if err := os.Mkdir(hidden, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(files[0].path, filepath.Join(hidden, "copy.png")); err != nil {
+		t.Fatal(err)
+	}
 	code, out, errOut := runClassifyCLI(t, dir)
 	if code != exitOK || errOut != "" {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
